@@ -1,0 +1,108 @@
+"""The device switch: parsing, laziness, errors, and NumPy/CuPy agreement on a GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+
+from xpnet import backend
+from xpnet.backend import DeviceError
+
+HAVE_CUPY = importlib.util.find_spec("cupy") is not None
+
+
+def test_cpu_is_the_default_and_xp_is_numpy() -> None:
+    assert str(backend.get_device()) == "cpu"
+    assert backend.xp is np
+
+
+def test_env_var_is_read_when_first_needed(monkeypatch) -> None:
+    monkeypatch.setenv("XPNET_DEVICE", "CPU")
+    assert backend.get_device() == backend.CPU
+
+
+def test_unknown_device_names_the_valid_ones(monkeypatch) -> None:
+    for bad in ("gpu", "cuda:x", "cpu:0", ""):
+        with pytest.raises(DeviceError, match=r"valid values are cpu, cuda, cuda:N"):
+            backend.parse_device(bad if bad else "  ")
+    monkeypatch.setenv("XPNET_DEVICE", "tpu")
+    with pytest.raises(DeviceError, match="'tpu'"):
+        backend.get_device()
+
+
+@pytest.mark.skipif(HAVE_CUPY, reason="CuPy is installed here")
+def test_cuda_without_cupy_says_what_is_missing() -> None:
+    with pytest.raises(DeviceError, match=r"CuPy is not installed.*xpnet\[cuda13\]") as err:
+        backend.parse_device("cuda:1")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.skipif(HAVE_CUPY, reason="CuPy is installed here")
+def test_auto_falls_back_to_cpu_and_says_so_once() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert backend.parse_device("auto") == backend.CPU
+        assert backend.parse_device("auto") == backend.CPU
+    assert len(caught) == 1
+    assert "using the CPU" in str(caught[0].message)
+
+
+def test_use_device_restores_the_previous_device() -> None:
+    backend.set_device("cpu")
+    with backend.use_device("cpu") as device:
+        assert backend.get_device() is device
+    assert backend.get_device() == backend.CPU
+
+
+def test_numpy_helpers_on_the_cpu(rng) -> None:
+    a = rng.normal(size=(3, 2))
+    assert backend.get_array_module(a, [1, 2], 3.0) is np
+    assert backend.asnumpy(a) is a
+    assert backend.to_device(a, "cpu") is a
+    assert backend.device_of(a) == backend.CPU
+    backend.synchronize()  # a no-op on the CPU
+
+
+@pytest.mark.cuda
+def test_cupy_in_cupy_out_and_same_numbers(rng) -> None:
+    import cupy
+
+    from xpnet import functions as F
+
+    x = rng.normal(scale=3, size=(64, 10))
+    t = rng.integers(0, 10, size=64)
+    gx = backend.to_device(x, "cuda")
+    assert isinstance(gx, cupy.ndarray)
+    assert backend.get_array_module(gx) is cupy
+    for f in (F.sigmoid, F.sigmoid_grad, F.relu, F.relu_grad, F.softmax, F.step_function):
+        out = f(gx)
+        assert isinstance(out, cupy.ndarray), f.__name__
+        np.testing.assert_allclose(backend.asnumpy(out), f(x), rtol=1e-12, err_msg=f.__name__)
+    y = F.softmax(x)
+    gy = backend.to_device(y, "cuda")
+    np.testing.assert_allclose(
+        float(F.cross_entropy_error(gy, backend.to_device(t, "cuda"))),
+        F.cross_entropy_error(y, t),
+        rtol=1e-12,
+    )
+    assert float(F.sum_squared_error(gy, gy * 0)) == pytest.approx(F.sum_squared_error(y, 0 * y))
+
+
+@pytest.mark.cuda
+def test_cuda_device_selection_and_numerical_gradient_on_cupy() -> None:
+    import cupy
+
+    from xpnet.gradient import numerical_gradient
+
+    with backend.use_device("cuda:0") as device:
+        assert backend.xp is cupy
+        x = backend.to_device(np.array([[3.0, 4.0], [1.0, -2.0]]))
+        grad = numerical_gradient(lambda v: (v**2).sum(), x)
+        assert isinstance(grad, cupy.ndarray)
+        np.testing.assert_allclose(backend.asnumpy(grad), 2 * backend.asnumpy(x), atol=1e-8)
+        backend.synchronize(device)
+    with pytest.raises(DeviceError, match="does not exist"):
+        backend.parse_device("cuda:999")

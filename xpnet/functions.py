@@ -1,0 +1,120 @@
+"""The book's ``common/functions.py``, written once for NumPy and CuPy.
+
+Every function dispatches on its input's array module: NumPy in, NumPy out; CuPy in,
+CuPy out. Dtypes are kept (float32 in, float32 out). Values are the book's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backend import get_array_module
+
+__all__ = [
+    "np",  # the book's chapter scripts use np through `from common.functions import *`
+    "identity_function",
+    "step_function",
+    "sigmoid",
+    "sigmoid_grad",
+    "relu",
+    "relu_grad",
+    "softmax",
+    "sum_squared_error",
+    "sum_square_error",
+    "mean_squared_error",
+    "cross_entropy_error",
+    "softmax_loss",
+]
+
+DELTA = 1e-7  # the book's guard against log(0) in cross_entropy_error
+
+
+def _asarray(x: Any) -> Any:
+    xp = get_array_module(x)
+    return xp, xp.asarray(x)
+
+
+def identity_function(x: Any) -> Any:
+    """Return ``x`` unchanged (the book's output layer for regression)."""
+    return x
+
+
+def step_function(x: Any) -> Any:
+    """1 where ``x > 0`` else 0, as an int array of x's shape."""
+    xp, x = _asarray(x)
+    return xp.array(x > 0, dtype=int)
+
+
+def sigmoid(x: Any) -> Any:
+    """``1 / (1 + exp(-x))`` elementwise; float dtype kept."""
+    xp, x = _asarray(x)
+    with np.errstate(over="ignore"):  # exp(-x) -> inf gives the right limit, 0
+        return 1 / (1 + xp.exp(-x))
+
+
+def sigmoid_grad(x: Any) -> Any:
+    """Derivative of sigmoid at ``x``: ``(1 - s) * s`` with ``s = sigmoid(x)``."""
+    s = sigmoid(x)
+    return (1.0 - s) * s
+
+
+def relu(x: Any) -> Any:
+    """``max(0, x)`` elementwise."""
+    xp, x = _asarray(x)
+    return xp.maximum(0, x)
+
+
+def relu_grad(x: Any) -> Any:
+    """1 where ``x >= 0`` else 0, in x's dtype (the book's convention at 0)."""
+    xp, x = _asarray(x)
+    grad = xp.zeros_like(x)
+    grad[x >= 0] = 1
+    return grad
+
+
+def softmax(x: Any) -> Any:
+    """Softmax over the last axis (1-D or batched), shifted by the max so it never overflows."""
+    xp, x = _asarray(x)
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
+
+
+def sum_squared_error(y: Any, t: Any) -> Any:
+    """``0.5 * sum((y - t)**2)`` over all elements (a scalar; 0-d array on the GPU)."""
+    xp, y = _asarray(y)
+    return 0.5 * xp.sum((y - xp.asarray(t)) ** 2)
+
+
+# The user's notes call it sum_square_error; older printings of the book mean_squared_error.
+sum_square_error = sum_squared_error
+mean_squared_error = sum_squared_error
+
+
+def cross_entropy_error(y: Any, t: Any) -> Any:
+    """The book's CEE: ``-sum(log(y[b, t_b] + 1e-7)) / B``.
+
+    ``y``: probabilities, (C,) or (B, C). ``t``: integer labels (B,) or one-hot of y's
+    size (turned into labels by argmax). A 1-D ``y`` is a batch of one.
+    """
+    xp, y = _asarray(y)
+    t = xp.asarray(t)
+    if y.ndim == 1:
+        t = t.reshape(1, t.size)
+        y = y.reshape(1, y.size)
+    if t.size == y.size:
+        t = t.argmax(axis=1)
+    t = t.reshape(-1)
+    batch_size = y.shape[0]
+    if t.shape[0] != batch_size:
+        raise ValueError(
+            f"t has {t.shape[0]} labels but y has {batch_size} rows: "
+            f"pass labels of shape ({batch_size},) or one-hot of shape {y.shape}"
+        )
+    return -xp.sum(xp.log(y[xp.arange(batch_size), t] + DELTA)) / batch_size
+
+
+def softmax_loss(x: Any, t: Any) -> Any:
+    """``cross_entropy_error(softmax(x), t)`` for scores ``x``."""
+    return cross_entropy_error(softmax(x), t)
