@@ -74,7 +74,11 @@ def load_raw(spec: DatasetSpec, *, data_dir: str | Path | None = None, download:
         if not download:
             raise DataNotFoundError(_not_found(spec, dirs))
         directory = dirs[0]
-        paths = _download_missing(spec, directory, _mirrors(spec, mirrors))
+        try:
+            paths = _download_missing(spec, directory, _mirrors(spec, mirrors))
+        except DownloadError as exc:
+            # Offline is the usual cause: say where we looked and every way out.
+            raise DownloadError(f"{exc}; {_not_found(spec, dirs, offline=True)}") from exc
 
     system = directory in SYSTEM_DIRS.get(spec.name, ())
     own = not system and os.access(directory, os.W_OK)
@@ -162,11 +166,12 @@ def _convert(x: np.ndarray, t: np.ndarray, normalize: bool, flatten: bool,
     return x, t
 
 
-def _not_found(spec: DatasetSpec, dirs: Sequence[Path]) -> str:
+def _not_found(spec: DatasetSpec, dirs: Sequence[Path], offline: bool = False) -> str:
     names = ", ".join(name for name, _ in spec.resources)
     where = ", ".join(str(d) for d in dirs)
-    return (f"{spec.title} not found and downloading is off: looked for {names} "
+    state = "no copy found" if offline else "not found and downloading is off"
+    return (f"{spec.title} {state}: looked for {names} "
             f"(or the same without .gz) in {where}; put the files in a directory and pass "
             f"--data-dir DIR, or set {DATA_DIR_ENV} (files in ${DATA_DIR_ENV}/{spec.name}), "
-            f"or allow downloading, or apt-get install dataset-fashion-mnist "
-            f"and use --dataset fashion-mnist")
+            f"{'or' if offline else 'or allow downloading, or'} apt-get install "
+            f"dataset-fashion-mnist and use --dataset fashion-mnist")

@@ -118,7 +118,7 @@ def mirror_server(blobs: dict[str, bytes]) -> Iterator[tuple[str, list[tuple[str
     requests: list[tuple[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             requests.append((self.path, self.headers.get("User-Agent", "")))
             mode, _, name = self.path.strip("/").partition("/")
             body = blobs.get(name)

@@ -1,0 +1,81 @@
+"""The real Fashion-MNIST, read from Debian's dataset-fashion-mnist package."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dataset_helpers import FILES, isolate, listing
+
+from dataset import idx, source
+from dataset.fashion_mnist import load_fashion_mnist
+
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not all((SYSTEM_DIR / name).is_file() for name in FILES),
+                       reason=f"Fashion-MNIST not in {SYSTEM_DIR} "
+                              "(apt-get install dataset-fashion-mnist)"),
+]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated user cache, shared by this module's tests; yields its root."""
+    tmp = tmp_path_factory.mktemp("fashion")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate(mp, tmp, hide_system=False)
+        mp.setattr(source, "SYSTEM_DIRS", {"fashion-mnist": (SYSTEM_DIR,)})
+        yield tmp
+
+
+@pytest.fixture(scope="module")
+def raw(env: Path) -> tuple:
+    """First load: parses the system files and writes the cache."""
+    before = listing(SYSTEM_DIR)
+    data = load_fashion_mnist(normalize=False, download=False)
+    assert listing(SYSTEM_DIR) == before  # read in place, nothing written there
+    return data
+
+
+def test_sizes_dtypes_and_classes(raw: tuple) -> None:
+    (x, t), (xt, tt) = raw
+    assert x.shape == (60000, 784) and xt.shape == (10000, 784)
+    assert x.dtype == xt.dtype == t.dtype == tt.dtype == np.uint8
+    assert t.min() == tt.min() == 0 and t.max() == tt.max() == 9
+    assert np.bincount(t).tolist() == [6000] * 10
+    assert np.bincount(tt).tolist() == [1000] * 10
+    assert t[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+    assert tt[:10].tolist() == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+    assert int(x.sum(dtype=np.int64)) == 3431114169
+    assert int(xt.sum(dtype=np.int64)) == 573469082
+
+
+def test_normalized_pixel_mean(env: Path, raw: tuple) -> None:
+    (x, t), (xt, tt) = load_fashion_mnist(flatten=False, one_hot_label=True, download=False)
+    assert x.dtype == np.float32 and x.shape == (60000, 1, 28, 28)
+    assert t.dtype == np.float64 and t.shape == (60000, 10)
+    assert float(x.mean(dtype=np.float64)) == pytest.approx(0.2860, abs=1e-4)
+    assert float(xt.mean(dtype=np.float64)) == pytest.approx(0.2868, abs=1e-4)
+    np.testing.assert_array_equal(t.argmax(axis=1), raw[0][1])
+
+
+def test_cache_round_trip_equals_a_fresh_parse(env: Path, raw: tuple,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    npz = env / "xdg-cache" / "xpnet" / "fashion-mnist" / "fashion-mnist.npz"
+    assert npz.is_file()
+    fresh = (idx.read_images(SYSTEM_DIR / FILES[0]), idx.read_labels(SYSTEM_DIR / FILES[1]),
+             idx.read_images(SYSTEM_DIR / FILES[2]), idx.read_labels(SYSTEM_DIR / FILES[3]))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("parsed instead of using the cache")
+
+    monkeypatch.setattr(idx, "read_images", fail)
+    monkeypatch.setattr(idx, "read_labels", fail)
+    (x, t), (xt, tt) = load_fashion_mnist(normalize=False, download=False)
+    for cached, parsed in zip((x, t, xt, tt), fresh, strict=True):
+        assert cached.dtype == parsed.dtype
+        assert np.array_equal(cached, parsed)
