@@ -22,7 +22,8 @@ def test_numerical_diff_book_values() -> None:
 
 
 @pytest.mark.parametrize(
-    ("point", "expected"), [([3.0, 4.0], [6.0, 8.0]), ([0.0, 2.0], [0.0, 4.0]), ([3.0, 0.0], [6.0, 0.0])]
+    ("point", "expected"),
+    [([3.0, 4.0], [6.0, 8.0]), ([0.0, 2.0], [0.0, 4.0]), ([3.0, 0.0], [6.0, 0.0])],
 )
 def test_numerical_gradient_book_values(point, expected) -> None:
     np.testing.assert_allclose(numerical_gradient(function_2, np.array(point)), expected, atol=1e-9)

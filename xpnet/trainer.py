@@ -137,6 +137,8 @@ def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]
             f"x_{name} has shape {x.shape} but the net expects (N, {network.sizes[0]}); "
             "load the data with flatten=True"
         )
+    if not np.isfinite(x).all():
+        raise ValueError(f"x_{name} contains NaN or infinite values; clean the data first")
     if t.ndim == 2:
         t = t.argmax(axis=1)
     if t.shape != (x.shape[0],):
