@@ -1,0 +1,55 @@
+"""Helpers for the benchmark suites (imported as `benchlib`: bench/ is on sys.path).
+
+Each benchmark records ``extra_info["backend"]`` and, for the one every other entry of its
+group is compared to, ``extra_info["baseline"] = True``; ``bench/run.py`` builds its
+table from those.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def _cuda_reason() -> str | None:
+    try:
+        import cupy
+    except ImportError:
+        return "CuPy is not installed"
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return "no CUDA device"
+    except Exception as err:
+        return f"no usable CUDA device ({type(err).__name__})"
+    return None
+
+
+CUDA_REASON = _cuda_reason()
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def needs(backend: str) -> list[pytest.MarkDecorator]:
+    """Marks that skip ``backend`` where it cannot run (CUDA ones also get the cuda mark)."""
+    marks = []
+    if "cuda" in backend or backend.startswith("cupy"):
+        marks.append(pytest.mark.cuda)
+        if CUDA_REASON:
+            marks.append(pytest.mark.skip(reason=f"needs CUDA: {CUDA_REASON}"))
+    if backend.startswith("torch") and not HAVE_TORCH:
+        marks.append(pytest.mark.skip(reason="PyTorch is not installed (pip install torch)"))
+    return marks
+
+
+def backends(*names: str) -> list:
+    """``pytest.param`` for each backend name, with its skip marks."""
+    return [pytest.param(name, marks=needs(name), id=name) for name in names]
+
+
+def record(benchmark, group: str, backend: str, *, baseline: bool = False, **info) -> None:
+    """Name the benchmark's group and backend for the summary table."""
+    benchmark.group = group
+    benchmark.extra_info.update(backend=backend, baseline=baseline, **info)

@@ -1,0 +1,30 @@
+"""Fixtures for the benchmark suites: the real data and the book's mini-batch."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from benchlib import FASHION_DIR
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """Real Fashion-MNIST, (x_train, t_train), (x_test, t_test): float32 / 255, uint8 labels."""
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
+        message = f"Fashion-MNIST not in {FASHION_DIR}: apt-get install dataset-fashion-mnist"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from dataset.fashion_mnist import load_fashion_mnist
+
+    return load_fashion_mnist(normalize=True, download=False)
+
+
+@pytest.fixture(scope="session")
+def batch100(fashion):
+    """The book's mini-batch: 100 real training images (float64) and their labels."""
+    (x_train, t_train), _ = fashion
+    idx = np.random.default_rng(0).integers(0, x_train.shape[0], size=100)
+    return x_train[idx].astype(np.float64), t_train[idx].astype(np.int64)

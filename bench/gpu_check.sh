@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One-shot GPU check: every `cuda`-marked test, then the GPU benchmarks with their CPU
+# baselines, in one go (a few minutes on one GPU). Needs CuPy, numba (+ numba-cuda) and
+# pytest-benchmark already installed; installs nothing and needs no network: the
+# checkout runs in place through PYTHONPATH.
+#
+#   bash bench/gpu_check.sh [OUT_DIR]     (default: $OUT, else ./gpu-check)
+#
+# Writes OUT_DIR/tests.log, OUT_DIR/bench.json, OUT_DIR/table.md, OUT_DIR/log.txt and
+# prints the table last. Without a usable GPU it stops at once with one line, exit 2.
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-${OUT:-gpu-check}}
+python=${PYTHON:-python3}
+export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+
+if ! reason=$("$python" - <<'PY' 2>&1
+import sys
+try:
+    import cupy
+except Exception as err:
+    sys.exit(f"CuPy is not importable ({type(err).__name__}: {err})")
+try:
+    n = cupy.cuda.runtime.getDeviceCount()
+except Exception as err:
+    sys.exit(f"no usable CUDA device ({type(err).__name__}: {str(err).splitlines()[0]})")
+if n < 1:
+    sys.exit("no CUDA device is visible")
+PY
+); then
+  echo "gpu_check: no GPU to check: ${reason##*$'\n'}" >&2
+  exit 2
+fi
+
+mkdir -p "$out"
+cd "$here" || exit 2
+echo "== cuda tests" >&2
+timeout 240 "$python" -m pytest tests bench -m cuda -q -p no:cacheprovider \
+  --benchmark-disable -o addopts="" > "$out/tests.log" 2>&1
+tests_rc=$?
+tail -n 15 "$out/tests.log" >&2
+echo "== GPU benchmarks" >&2
+timeout 330 "$python" bench/run.py --cuda-only --out "$out"
+bench_rc=$?
+echo "cuda tests: exit $tests_rc (log $out/tests.log); benchmarks: exit $bench_rc" >&2
+[ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

@@ -1,0 +1,54 @@
+"""Numerical gradient of the 784-50-10 net on 100 real images: the book's loop vs fused."""
+
+from __future__ import annotations
+
+import book
+import numpy as np
+import pytest
+from benchlib import backends, record
+
+from xpnet.backend import asnumpy, synchronize, to_device
+from xpnet.two_layer_net import PARAM_NAMES, TwoLayerNet
+
+GROUP = "numerical gradient (784-50-10, batch 100)"
+
+
+@pytest.mark.parametrize("backend", backends("numpy", "numba-cpu", "numba-cuda", "cupy"))
+def test_numerical_gradient(benchmark, backend, batch100) -> None:
+    x, t = batch100
+    device = "cpu" if backend in ("numpy", "numba-cpu") else "cuda"
+    net = TwoLayerNet(784, 50, 10, seed=0, device=device)
+    reference = net.gradient(x, t)  # backprop, to check what was timed
+
+    if backend == "numpy":  # the book's code: nditer over every element, one-hot labels
+        book_net = book.TwoLayerNet(784, 50, 10, seed=0)
+        one_hot = np.eye(10)[t]
+
+        def run():
+            return book_net.numerical_gradient(x, one_hot)
+
+        rounds, warmup = 1, 0
+    elif backend == "cupy":  # xpnet's generic loop on CuPy arrays (the book's method)
+        xd, td = to_device(x, device), to_device(t, device)
+
+        def run():
+            grads = net.numerical_gradient(xd, td, method="generic")
+            synchronize()
+            return grads
+
+        rounds, warmup = 1, 0
+    else:
+        xd, td = to_device(x, device), to_device(t, device)
+
+        def run():
+            grads = net.numerical_gradient(xd, td, method="fused")
+            synchronize(device)
+            return grads
+
+        rounds, warmup = 10, 1
+
+    record(benchmark, GROUP, backend, baseline=backend == "numpy", dtype="float64")
+    grads = benchmark.pedantic(run, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    for key in PARAM_NAMES:
+        diff = np.abs(asnumpy(grads[key]) - asnumpy(reference[key])).max()
+        assert diff < 1e-6, (key, diff)

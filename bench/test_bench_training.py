@@ -1,0 +1,136 @@
+"""Training: one SGD step, the full default run, and where the GPU starts to pay."""
+
+from __future__ import annotations
+
+import book
+import numpy as np
+import pytest
+from benchlib import CUDA_REASON, backends, record
+
+from xpnet.backend import synchronize, to_device
+from xpnet.trainer import train
+from xpnet.two_layer_net import PARAM_NAMES, TwoLayerNet
+
+LR = 0.1
+
+
+def torch_dtype(dtype: str):
+    import torch
+
+    return getattr(torch, dtype)
+
+
+def step_function(backend: str, dtype: str, x: np.ndarray, t: np.ndarray, hidden: int = 50):
+    """A zero-argument function doing one SGD step of ``backend`` on the batch (x, t)."""
+    if backend == "numpy":  # the book's loop body: gradient, update, loss recomputed
+        net = book.TwoLayerNet(x.shape[1], hidden, 10, seed=0, dtype=dtype)
+        xb, tb = x.astype(dtype), np.eye(10, dtype=dtype)[t]
+
+        def step():
+            grad = net.gradient(xb, tb)
+            for key in PARAM_NAMES:
+                net.params[key] -= LR * grad[key]
+            return net.loss(xb, tb)
+
+        return step
+    if backend.startswith("xpnet"):
+        device = "cuda" if backend.endswith("cuda") else "cpu"
+        net = TwoLayerNet(x.shape[1], hidden, 10, seed=0, dtype=dtype, device=device)
+        xb, tb = to_device(x.astype(dtype), device), to_device(t, device)
+
+        def step():
+            loss, grads = net.loss_and_gradient(xb, tb)
+            for key in PARAM_NAMES:
+                net.params[key] -= LR * grads[key]
+            synchronize(device)
+            return loss
+
+        return step
+    import torch
+    import torch_ref
+
+    device = "cuda" if backend.endswith("cuda") else "cpu"
+    net = torch_ref.Net(x.shape[1], hidden, 10, seed=0, dtype=torch_dtype(dtype), device=device)
+    xb = torch.tensor(x, dtype=torch_dtype(dtype), device=device)
+    tb = torch.tensor(t, dtype=torch.int64, device=device)
+
+    def step():
+        loss = net.step(xb, tb, LR)
+        torch_ref.sync(device)
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "backend", backends("numpy", "xpnet-cpu", "xpnet-cuda", "torch-cpu", "torch-cuda")
+)
+def test_train_step(benchmark, backend, dtype, batch100) -> None:
+    x, t = batch100
+    step = step_function(backend, dtype, x, t)
+    record(benchmark, "one SGD step (784-50-10, batch 100)", backend,
+           baseline=backend == "numpy", dtype=dtype)
+    first = float(step())
+    losses = [float(benchmark.pedantic(step, rounds=200, warmup_rounds=5, iterations=1))]
+    assert 0 < losses[-1] < first  # training on one batch lowers its loss
+
+
+FULL_RUNS = [
+    ("numpy", "float64"),
+    ("xpnet-cpu", "float64"),
+    ("xpnet-cpu", "float32"),
+    ("torch-cpu", "float32"),
+    ("torch-cpu", "float64"),
+    ("xpnet-cuda", "float32"),
+    ("xpnet-cuda", "float64"),
+    ("torch-cuda", "float32"),
+]
+
+
+@pytest.mark.parametrize(
+    ("backend", "dtype"),
+    [pytest.param(b, d, marks=p.marks, id=f"{b}-{d}") for (b, d) in FULL_RUNS
+     for p in backends(b)],
+)
+def test_full_default_run(benchmark, backend, dtype, fashion) -> None:
+    """The book's train_neuralnet.py: 10000 iterations, batch 100, 17 evaluations."""
+    (x_train, t_train), (x_test, t_test) = fashion
+    if backend == "numpy":
+        def run():
+            return book.train(x_train, np.eye(10)[t_train], x_test, np.eye(10)[t_test])
+    elif backend.startswith("xpnet"):
+        device = "cuda" if backend.endswith("cuda") else "cpu"
+
+        def run():
+            net = TwoLayerNet(784, 50, 10, seed=0, dtype=dtype, device=device)
+            return train(net, x_train, t_train, x_test, t_test, seed=0).test_acc_list
+    else:
+        import torch_ref
+
+        def run():
+            return torch_ref.train(x_train, t_train, x_test, t_test, dtype=torch_dtype(dtype),
+                                   device="cuda" if backend.endswith("cuda") else "cpu")
+
+    record(benchmark, "full default run (Fashion-MNIST, 10000 iterations)", backend,
+           baseline=backend == "numpy", dtype=dtype)
+    warmup = 1 if "cuda" in backend else 0
+    test_acc = benchmark.pedantic(run, rounds=3, warmup_rounds=warmup, iterations=1)
+    assert len(test_acc) == 17
+    assert test_acc[-1] >= 0.84
+
+
+@pytest.mark.skipif(CUDA_REASON is not None, reason=f"GPU/CPU ratios need CUDA: {CUDA_REASON}")
+@pytest.mark.cuda
+@pytest.mark.parametrize("hidden", [50, 512, 4096])
+@pytest.mark.parametrize("batch", [100, 1024, 8192])
+@pytest.mark.parametrize("backend", ["xpnet-cpu", "xpnet-cuda"])
+def test_gpu_scaling(benchmark, backend, batch, hidden) -> None:
+    rng = np.random.default_rng(2)
+    x = rng.random((batch, 784), dtype=np.float32)
+    t = rng.integers(0, 10, size=batch)
+    step = step_function(backend, "float32", x, t, hidden=hidden)
+    record(benchmark, f"SGD step float32, batch {batch}, hidden {hidden}", backend,
+           baseline=backend == "xpnet-cpu", dtype="float32", batch=batch, hidden=hidden)
+    rounds = 5 if backend == "xpnet-cpu" and batch * hidden > 10**6 else 30
+    assert np.isfinite(float(benchmark.pedantic(step, rounds=rounds, warmup_rounds=1)))
