@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import kernels.cross_entropy as ce_module
 from kernels import (
     softmax_cross_entropy,
     softmax_cross_entropy_backward,
@@ -93,6 +94,17 @@ def test_deterministic():
         again = softmax_cross_entropy_with_grad(logits, t)
         assert again[0] == first[0]
         np.testing.assert_array_equal(again[1], first[1])
+
+
+def test_big_batches_run_in_parallel_with_the_same_bits(monkeypatch):
+    logits, t = make(11, 4000, 10, np.float32)
+    assert logits.size >= ce_module.PARALLEL_MIN_SIZE
+    loss, dlogits = softmax_cross_entropy_with_grad(logits, t)
+    assert loss == pytest.approx(book_loss(logits, t), rel=1e-13)
+    monkeypatch.setattr(ce_module, "PARALLEL_MIN_SIZE", logits.size + 1)
+    serial_loss, serial_dlogits = softmax_cross_entropy_with_grad(logits, t)
+    assert serial_loss == loss
+    np.testing.assert_array_equal(serial_dlogits, dlogits)
 
 
 @pytest.mark.parametrize(
