@@ -24,28 +24,33 @@ def _describe(a: Any) -> str:
 
 def check_float(name: str, a: Any, shape: tuple[int | str, ...]) -> None:
     """Require a float32/float64 array of ``shape``; ints are fixed sizes, strings are names."""
-    dims = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-    expected = f"{name}: expected a float32/float64 array of shape {dims}, got {_describe(a)}"
+    # The message is built only on failure: this check runs on every training step.
+    def expected() -> str:
+        dims = "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+        return f"{name}: expected a float32/float64 array of shape {dims}, got {_describe(a)}"
+
     if not hasattr(a, "shape") or not hasattr(a, "dtype"):
-        raise TypeError(expected)
+        raise TypeError(expected())
     if np.dtype(a.dtype) not in FLOAT_DTYPES:
-        raise TypeError(expected)
+        raise TypeError(expected())
     if len(a.shape) != len(shape) or any(
         isinstance(d, int) and d != n for d, n in zip(shape, a.shape, strict=True)
     ):
-        raise ValueError(expected)
+        raise ValueError(expected())
 
 
 def check_int_labels(name: str, labels: Any, batch: int) -> None:
     """Require a 1-D integer array of length ``batch`` (values are not looked at)."""
-    expected = f"{name}: expected an integer array of shape ({batch},), got {_describe(labels)}"
+    def expected() -> str:
+        return f"{name}: expected an integer array of shape ({batch},), got {_describe(labels)}"
+
     if not hasattr(labels, "shape") or not hasattr(labels, "dtype"):
-        raise TypeError(expected)
+        raise TypeError(expected())
     kind = np.dtype(labels.dtype).kind
     if kind not in "iu":
-        raise TypeError(expected)
+        raise TypeError(expected())
     if tuple(labels.shape) != (batch,):
-        raise ValueError(expected)
+        raise ValueError(expected())
 
 
 def labels_as_intp(name: str, labels: Any, batch: int, classes: int) -> np.ndarray:
