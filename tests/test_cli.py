@@ -54,6 +54,21 @@ def test_train_writes_the_four_files(fashion, tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_training_with_the_numerical_gradient_matches_backprop(fashion, tmp_path) -> None:
+    accuracy = {}
+    for grad in ("numerical", "backprop"):
+        out = tmp_path / grad
+        r = xpnet("train", "--dataset", "fashion-mnist", "--grad", grad, "--iters", "300",
+                  "--seed", "3", "--out", str(out), "--no-progress")
+        assert r.returncode == 0, r.stderr
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["config"]["grad"] == grad
+        accuracy[grad] = metrics["final_test_acc"]
+    assert accuracy["backprop"] > 0.5
+    assert abs(accuracy["numerical"] - accuracy["backprop"]) <= 0.01, accuracy
+
+
+@pytest.mark.slow
 def test_gradcheck_prints_the_books_four_small_differences(fashion) -> None:
     r = xpnet("gradcheck", "--dataset", "fashion-mnist", "--data-dir", str(FASHION_DIR),
               "--seed", "0")
