@@ -12,23 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from xpnet.backend import cuda_unavailable_reason
+
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def _cuda_reason() -> str | None:
-    try:
-        import cupy
-    except ImportError:
-        return "CuPy is not installed"
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return "no CUDA device"
-    except Exception as err:
-        return f"no usable CUDA device ({type(err).__name__})"
-    return None
-
-
-CUDA_REASON = _cuda_reason()
+CUDA_REASON = cuda_unavailable_reason()
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 

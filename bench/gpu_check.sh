@@ -14,20 +14,9 @@ out=${1:-${OUT:-gpu-check}}
 python=${PYTHON:-python3}
 export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
 
-if ! reason=$("$python" - <<'PY' 2>&1
-import sys
-try:
-    import cupy
-except Exception as err:
-    sys.exit(f"CuPy is not importable ({type(err).__name__}: {err})")
-try:
-    n = cupy.cuda.runtime.getDeviceCount()
-except Exception as err:
-    sys.exit(f"no usable CUDA device ({type(err).__name__}: {str(err).splitlines()[0]})")
-if n < 1:
-    sys.exit("no CUDA device is visible")
-PY
-); then
+if ! reason=$("$python" -c 'import sys
+from xpnet.backend import cuda_unavailable_reason
+sys.exit(cuda_unavailable_reason())' 2>&1); then
   echo "gpu_check: no GPU to check: ${reason##*$'\n'}" >&2
   exit 2
 fi

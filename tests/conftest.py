@@ -6,9 +6,10 @@ import os
 
 import numpy as np
 import pytest
-from support import cuda_unavailable_reason, require_fashion_mnist
+from support import require_fashion_mnist
 
 from xpnet import backend
+from xpnet.backend import cuda_unavailable_reason
 
 # The CUDA-simulator tests need NUMBA_ENABLE_CUDASIM=1 before numba is imported, so they
 # run in a process of their own (tests/test_cuda_simulator.py starts it).

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import FASHION_DIR, cuda_unavailable_reason
+from support import FASHION_DIR
+
+from xpnet.backend import cuda_unavailable_reason
 
 
 def xpnet(*args: str, env: dict | None = None, cwd: Path | None = None):

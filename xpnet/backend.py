@@ -76,7 +76,7 @@ def _auto() -> Device:
     except DeviceError as err:
         if not _auto_fallback_said:
             _auto_fallback_said = True
-            warnings.warn(f"{ENV_VAR}=auto: using the CPU ({err})", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"device auto: using the CPU ({err})", RuntimeWarning, stacklevel=3)
         return CPU
 
 
@@ -106,6 +106,15 @@ def _check_cuda(device: Device) -> None:
             f"device {device} does not exist: this machine has {count} CUDA device(s), "
             f"use cuda:0 to cuda:{count - 1}" if count else "no CUDA devices are visible"
         )
+
+
+def cuda_unavailable_reason() -> str | None:
+    """None when CuPy sees a CUDA device, else a one-line reason (for skips and checks)."""
+    try:
+        _check_cuda(Device("cuda", 0))
+    except DeviceError as err:
+        return str(err)
+    return None
 
 
 def get_device() -> Device:

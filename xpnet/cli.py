@@ -11,6 +11,7 @@ import math
 import secrets
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -196,6 +197,8 @@ COMMANDS = {"train": cmd_train, "gradcheck": cmd_gradcheck}
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xpnet`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # Warnings (such as XPNET_DEVICE=auto falling back to the CPU) as one plain line.
+    warnings.formatwarning = lambda message, *_args, **_kw: f"xpnet: warning: {message}\n"
     try:
         return COMMANDS[args.command](args)
     except (DeviceError, DatasetError, DivergenceError, ValueError, OSError) as err:
