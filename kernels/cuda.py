@@ -43,7 +43,9 @@ def _device(name: str, a: Any) -> Any:
     if cuda.devicearray.is_cuda_ndarray(a):
         return a
     if hasattr(a, "__cuda_array_interface__"):
-        return cuda.as_cuda_array(a)
+        # No stream sync on import: callers launch on the producer's stream (``stream``),
+        # which orders the work; syncing here would stall the GPU on every call.
+        return cuda.as_cuda_array(a, sync=False)
     raise TypeError(
         f"{name}: expected a device array (with __cuda_array_interface__), got {type(a).__name__}"
     )

@@ -26,6 +26,16 @@ def _same_device(**arrays: Any) -> None:
         )
 
 
+def _stream(cupy: Any) -> Any:
+    """CuPy's current stream for Numba launches, so kernels queue behind CuPy's work."""
+    ptr = cupy.cuda.get_current_stream().ptr
+    if ptr == 0:
+        return 0  # the legacy default stream, which both libraries use by default
+    from numba import cuda
+
+    return cuda.external_stream(ptr)
+
+
 def cross_entropy(logits: Any, labels: Any) -> Any:
     """The book's loss ``-mean(log(softmax(logits)[b, t_b] + 1e-7))`` from logits (B, C).
 
@@ -37,7 +47,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
 
         cupy = get_array_module(logits)
         rows = cupy.empty(logits.shape[0], dtype=np.float64)
-        kcuda.softmax_cross_entropy(logits, labels, rows)
+        kcuda.softmax_cross_entropy(logits, labels, rows, stream=_stream(cupy))
         return rows.sum() / logits.shape[0]
     return np.float64(kernels.softmax_cross_entropy(logits, labels))
 
@@ -51,7 +61,7 @@ def cross_entropy_with_grad(logits: Any, labels: Any) -> tuple[Any, Any]:
         cupy = get_array_module(logits)
         rows = cupy.empty(logits.shape[0], dtype=np.float64)
         dlogits = cupy.empty_like(logits)
-        kcuda.softmax_cross_entropy(logits, labels, rows, dlogits)
+        kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(cupy))
         return rows.sum() / logits.shape[0], dlogits
     loss, dlogits = kernels.softmax_cross_entropy_with_grad(logits, labels)
     return np.float64(loss), dlogits
@@ -66,6 +76,7 @@ def two_layer_numerical_gradient(
         from kernels import cuda as kcuda
 
         cupy = get_array_module(x)
-        grads = kcuda.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)
+        grads = kcuda.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels,
+                                                   stream=_stream(cupy))
         return tuple(cupy.asarray(g) for g in grads)
     return kernels.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)
