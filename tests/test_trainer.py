@@ -121,3 +121,16 @@ def test_full_default_run_on_fashion_mnist_float64_and_float32_agree(fashion) ->
         final[dtype] = h.test_acc_list[-1]
     assert final["float64"] >= 0.84
     assert abs(final["float64"] - final["float32"]) <= 0.01
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("grad", ["backprop", "numerical"])
+def test_gpu_training_follows_the_cpu(rng, grad) -> None:
+    x, t = blobs(rng, 300)
+    runs = {}
+    for device in ("cpu", "cuda"):
+        net = TwoLayerNet(8, 10, 3, weight_init_std=0.3, seed=5, device=device)
+        runs[device] = train(net, x, t, x, t, iters_num=60, batch_size=30, seed=1, grad=grad)
+    np.testing.assert_allclose(runs["cuda"].train_loss_list, runs["cpu"].train_loss_list,
+                               rtol=1e-7)
+    assert runs["cuda"].test_acc_list == runs["cpu"].test_acc_list
