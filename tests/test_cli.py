@@ -112,6 +112,9 @@ def test_no_data_offline_exits_2_naming_the_ways_out(tmp_path) -> None:
     line = one_line_error(xpnet("train", "--dataset", "mnist", "--out", str(tmp_path / "o"),
                                 env=env))
     assert "train-images-idx3-ubyte.gz" in line
+    for way_out in ("--data-dir", "XPNET_DATA_DIR", "apt-get install dataset-fashion-mnist"):
+        assert way_out in line
+    assert not (tmp_path / "o").exists()  # a failed run leaves no empty output folder
 
 
 def test_version_and_help() -> None:

@@ -118,7 +118,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = backend.parse_device(args.device)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     out = args.out or Path("runs") / started.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
 
     (x_train, t_train), (x_test, t_test) = load_data(args.dataset, args.data_dir)
     network = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
@@ -145,6 +144,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     final_test_acc = network.accuracy(x_test, t_test)
 
     title = f"{args.dataset}, {device}, {args.dtype}, {args.grad}"
+    out.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
     write_params(out / "params.npz", {k: asnumpy(network.params[k]) for k in PARAM_NAMES})
     plot_accuracy(history, out / "accuracy.png", title)
     plot_loss(history, out / "loss.png", title)
