@@ -43,12 +43,7 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
     """
     _same_device(logits=logits, labels=labels)
     if is_cupy_array(logits):
-        from kernels import cuda as kcuda
-
-        cupy = get_array_module(logits)
-        rows = cupy.empty(logits.shape[0], dtype=np.float64)
-        kcuda.softmax_cross_entropy(logits, labels, rows, stream=_stream(cupy))
-        return rows.sum() / logits.shape[0]
+        return _cuda_cross_entropy(logits, labels, want_grad=False)[0]
     return np.float64(kernels.softmax_cross_entropy(logits, labels))
 
 
@@ -56,15 +51,19 @@ def cross_entropy_with_grad(logits: Any, labels: Any) -> tuple[Any, Any]:
     """``(loss, (softmax(logits) - onehot(labels)) / B)``; the gradient in logits' dtype."""
     _same_device(logits=logits, labels=labels)
     if is_cupy_array(logits):
-        from kernels import cuda as kcuda
-
-        cupy = get_array_module(logits)
-        rows = cupy.empty(logits.shape[0], dtype=np.float64)
-        dlogits = cupy.empty_like(logits)
-        kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(cupy))
-        return rows.sum() / logits.shape[0], dlogits
+        return _cuda_cross_entropy(logits, labels, want_grad=True)
     loss, dlogits = kernels.softmax_cross_entropy_with_grad(logits, labels)
     return np.float64(loss), dlogits
+
+
+def _cuda_cross_entropy(logits: Any, labels: Any, want_grad: bool) -> tuple[Any, Any]:
+    from kernels import cuda as kcuda
+
+    cupy = get_array_module(logits)
+    rows = cupy.empty(logits.shape[0], dtype=np.float64)  # summed here: deterministic
+    dlogits = cupy.empty_like(logits) if want_grad else None
+    kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(cupy))
+    return rows.sum() / logits.shape[0], dlogits
 
 
 def two_layer_numerical_gradient(
