@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot GPU check: every `cuda`-marked test, then the GPU benchmarks with their CPU
-# baselines, in one go (a few minutes on one GPU). Needs CuPy, numba (+ numba-cuda) and
+# baselines, in one go (at most 7.5 minutes: each stage has a time limit). Needs CuPy, numba (+ numba-cuda) and
 # pytest-benchmark already installed; installs nothing and needs no network: the
 # checkout runs in place through PYTHONPATH.
 #
@@ -24,12 +24,12 @@ fi
 mkdir -p "$out"
 cd "$here" || exit 2
 echo "== cuda tests" >&2
-timeout 240 "$python" -m pytest tests bench -m cuda -q -p no:cacheprovider \
+timeout 150 "$python" -m pytest tests -m cuda -q -p no:cacheprovider \
   --benchmark-disable -o addopts="" > "$out/tests.log" 2>&1
 tests_rc=$?
 tail -n 15 "$out/tests.log" >&2
 echo "== GPU benchmarks" >&2
-timeout 330 "$python" bench/run.py --cuda-only --out "$out"
+timeout 300 "$python" bench/run.py --cuda-only --out "$out"
 bench_rc=$?
 echo "cuda tests: exit $tests_rc (log $out/tests.log); benchmarks: exit $bench_rc" >&2
 [ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

@@ -13,6 +13,9 @@ from xpnet.two_layer_net import PARAM_NAMES, TwoLayerNet
 GROUP = "numerical gradient (784-50-10, batch 100)"
 
 
+# One element at a time through CuPy is launch-bound: bounded so a slow GPU run fails this
+# entry instead of the whole one-shot GPU check.
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize("backend", backends("numpy", "numba-cpu", "numba-cuda", "cupy"))
 def test_numerical_gradient(benchmark, backend, batch100) -> None:
     x, t = batch100
