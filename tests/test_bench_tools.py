@@ -1,0 +1,63 @@
+"""The benchmark tooling: bench/run.py's table and bench/gpu_check.sh on a machine without GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from xpnet.backend import cuda_unavailable_reason
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def load_run_module():
+    spec = importlib.util.spec_from_file_location("bench_run", BENCH / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def entry(name, group, backend, median, dtype="float64", baseline=False, **params):
+    return {"name": name, "group": group, "stats": {"median": median},
+            "extra_info": {"backend": backend, "dtype": dtype, "baseline": baseline, **params}}
+
+
+def test_table_divides_the_baseline_of_the_same_run_by_each_entry(tmp_path, capsys) -> None:
+    run = load_run_module()
+    record = {"benchmarks": [
+        entry("a", "ng", "numpy", 20.0, baseline=True),
+        entry("b", "ng", "numba-cpu", 0.01),
+        entry("c", "step", "numpy", 1e-3, dtype="float32", baseline=True, batch=100),
+        entry("d", "step", "xpnet-cpu", 5e-4, dtype="float32", batch=100),
+        entry("e", "step", "xpnet-cpu", 5e-4, dtype="float32", batch=8192),  # no baseline
+    ]}
+    rows = {r["backend"] + str(r["params"]): r for r in run.rows_from(record)}
+    assert rows["numba-cpu{}"]["speedup"] == pytest.approx(2000)
+    assert rows["xpnet-cpu{'batch': 100}"]["speedup"] == pytest.approx(2)
+    assert rows["xpnet-cpu{'batch': 8192}"]["speedup"] is None
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(record))
+    assert run.main(["--table-from", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Machine: ")
+    assert "| ng | numba-cpu | float64 |  | 10 ms | 2e+03x | numpy float64 |" in out
+
+
+@pytest.mark.skipif(cuda_unavailable_reason() is None, reason="this machine has a GPU")
+def test_gpu_check_fails_fast_with_one_line_without_a_gpu(tmp_path) -> None:
+    out = tmp_path / "out"
+    start = time.monotonic()
+    result = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), str(out)], capture_output=True,
+                            text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=60)
+    assert time.monotonic() - start < 30
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu_check: no GPU to check: ")
+    assert not out.exists()
