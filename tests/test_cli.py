@@ -106,6 +106,13 @@ def test_cuda_requested_without_cuda_exits_2_with_one_line(tmp_path) -> None:
     assert "CUDA was requested" in line
 
 
+def test_an_output_path_that_is_a_file_is_refused_before_training(tmp_path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    line = one_line_error(xpnet("train", "--out", str(not_a_dir / "run")))
+    assert "is not a writable directory" in line
+
+
 def test_no_data_offline_exits_2_naming_the_ways_out(tmp_path) -> None:
     env = {"XPNET_MNIST_MIRRORS": "http://127.0.0.1:9/", "XDG_CACHE_HOME": str(tmp_path),
            "XDG_DATA_HOME": str(tmp_path), "XPNET_DATA_DIR": str(tmp_path / "data")}

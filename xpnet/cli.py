@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import secrets
 import sys
 import time
@@ -111,6 +112,16 @@ def load_data(name: str, data_dir: Path | None) -> tuple[tuple[Any, Any], tuple[
     return load(normalize=True, flatten=True, one_hot_label=False, data_dir=data_dir)
 
 
+def _check_writable(out: Path) -> None:
+    """Raise ValueError unless ``out`` is, or can be created as, a writable directory."""
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: {existing} is not a writable directory; "
+                         "pass --out DIR somewhere you can write")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .report import plot_accuracy, plot_loss, write_json, write_params
 
@@ -118,6 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = backend.parse_device(args.device)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     out = args.out or Path("runs") / started.strftime("%Y%m%d-%H%M%S")
+    _check_writable(out)  # before training, not after it
 
     (x_train, t_train), (x_test, t_test) = load_data(args.dataset, args.data_dir)
     network = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
