@@ -9,6 +9,17 @@ import pytest
 from benchlib import FASHION_DIR
 
 
+def pytest_benchmark_update_machine_info(config, machine_info) -> None:
+    """Name the GPU in the record, so a table printed elsewhere says what ran it."""
+    try:
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        machine_info["gpu"] = f"GPU {props['name'].decode()} (CuPy {cupy.__version__})"
+    except Exception:
+        machine_info["gpu"] = None
+
+
 @pytest.fixture(scope="session")
 def fashion():
     """Real Fashion-MNIST, (x_train, t_train), (x_test, t_test): float32 / 255, uint8 labels."""

@@ -1,10 +1,11 @@
 """Run the benchmark suites and print one table: backend, group, median, speed-up.
 
-    python bench/run.py [--out DIR] [--cuda-only] [-k EXPR] [--table-from JSON]
+    python bench/run.py [--out DIR] [--cuda-only] [-k EXPR] [--max-seconds S] [--table-from JSON]
 
 Every ratio compares two figures from the same run: the baseline of the group (the
 book's NumPy code, or the CPU for the GPU-scaling groups) over the entry's median.
-Writes DIR/bench.json (pytest-benchmark's full record), DIR/table.md and DIR/log.txt.
+Each suite runs in its own pytest process, so a failure or the time limit costs only its
+rows. Writes DIR/bench.json (the merged pytest-benchmark records), DIR/table.md, log.txt.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -22,23 +22,13 @@ HERE = Path(__file__).resolve().parent
 SKIP_KEYS = {"backend", "baseline", "dtype"}
 
 
-def machine() -> str:
-    """One line: CPU model, cores, and the GPU when CuPy sees one."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    try:
-        import cupy
-
-        props = cupy.cuda.runtime.getDeviceProperties(0)
-        text += f", GPU {props['name'].decode()} (CuPy {cupy.__version__})"
-    except Exception:
-        text += ", no GPU"
-    return text
+def machine(record: dict) -> str:
+    """One line: the CPU, cores and GPU of the machine that ran the record."""
+    info = record.get("machine_info", {})
+    cpu = info.get("cpu", {})
+    return (f"{cpu.get('brand_raw') or info.get('processor') or 'unknown CPU'}, "
+            f"{cpu.get('count', '?')} cores, Python {info.get('python_version', '?')}, "
+            f"{info.get('gpu') or 'no GPU'}")
 
 
 def fmt_time(seconds: float) -> str:
@@ -81,6 +71,55 @@ def table(entries: list[dict]) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+SUITES = (  # cheap and most asked-for first: a time limit cuts the tail, not the head
+    "test_bench_cross_entropy.py",
+    "test_bench_dataset.py",
+    "test_bench_training.py",
+    "test_bench_numerical_gradient.py",
+)
+
+
+def run_suites(out: Path, expression: str | None, suites: tuple[str, ...],
+               max_seconds: float) -> tuple[dict, list[str]]:
+    """Run each suite in its own pytest process; returns the merged record and problems.
+
+    A suite that fails or runs out of time costs only its own rows: every other suite's
+    JSON is kept, and the problem is listed under the table.
+    """
+    deadline = time.monotonic() + max_seconds
+    record: dict = {"benchmarks": []}
+    problems = []
+    with open(out / "log.txt", "w") as log:
+        for suite in suites:
+            part = out / f"bench-{Path(suite).stem}.json"
+            part.unlink(missing_ok=True)
+            command = [sys.executable, "-m", "pytest", str(HERE / suite), "-q",
+                       "-p", "no:cacheprovider", "--benchmark-enable",
+                       f"--benchmark-json={part}", "--benchmark-columns=median,iqr,rounds"]
+            if expression:
+                command += ["-k", expression]
+            remaining = deadline - time.monotonic()
+            if remaining < 5:
+                problems.append(f"{suite}: not run, out of time (--max-seconds {max_seconds:g})")
+                continue
+            log.flush()
+            try:
+                rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT,
+                                     timeout=remaining)
+            except subprocess.TimeoutExpired:
+                problems.append(f"{suite}: stopped at the time limit; its rows are missing")
+                continue
+            if rc not in (0, 5):
+                problems.append(f"{suite}: pytest exit {rc}, see log.txt")
+            if part.exists():
+                data = json.loads(part.read_text())
+                record["benchmarks"] += data["benchmarks"]
+                record.setdefault("machine_info", data.get("machine_info", {}))
+                record.setdefault("datetime", data.get("datetime"))
+    (out / "bench.json").write_text(json.dumps(record, indent=1))
+    return record, problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "bench-results"),
@@ -89,39 +128,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cuda-only", action="store_true",
                         help="only the groups that have a CUDA entry (and their baselines)")
     parser.add_argument("-k", default=None, help="pytest -k expression to pick benchmarks")
+    parser.add_argument("--max-seconds", type=float, default=3600,
+                        help="stop starting or running suites after this long (default 3600)")
     parser.add_argument("--table-from", type=Path, default=None,
                         help="print the table of an existing bench.json and exit")
     args = parser.parse_args(argv)
 
-    if args.table_from is None:
+    problems: list[str] = []
+    if args.table_from is not None:
+        try:
+            record = json.loads(args.table_from.read_text())
+        except (OSError, ValueError) as err:
+            print(f"bench: cannot read {args.table_from}: {err}", file=sys.stderr)
+            return 2
+    else:
         args.out.mkdir(parents=True, exist_ok=True)
-        json_path = args.out / "bench.json"
-        command = [sys.executable, "-m", "pytest", str(HERE), "-q", "-p", "no:cacheprovider",
-                   "--benchmark-enable", f"--benchmark-json={json_path}",
-                   "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
-        expression = args.k
+        expression, suites = args.k, SUITES
         if args.cuda_only:
             gpu = "cuda or cupy or numpy or xpnet-cpu"
             expression = f"({expression}) and ({gpu})" if expression else gpu
-            command += ["--ignore", str(HERE / "test_bench_dataset.py")]
-        if expression:
-            command += ["-k", expression]
+            suites = tuple(s for s in SUITES if s != "test_bench_dataset.py")
         start = time.perf_counter()
-        with open(args.out / "log.txt", "w") as log:
-            rc = subprocess.call(command, stdout=log, stderr=subprocess.STDOUT)
-        print(f"benchmarks finished in {time.perf_counter() - start:.0f} s (exit {rc}); "
+        record, problems = run_suites(args.out, expression, suites, args.max_seconds)
+        print(f"benchmarks finished in {time.perf_counter() - start:.0f} s; "
               f"log: {args.out / 'log.txt'}", file=sys.stderr)
-        if rc not in (0, 5) or not json_path.exists():
-            print(f"bench: pytest failed (exit {rc}); see {args.out / 'log.txt'}", file=sys.stderr)
-            return rc or 1
-    else:
-        json_path = args.table_from
-    record = json.loads(json_path.read_text())
-    text = f"Machine: {machine()}\n\n" + table(rows_from(record))
+    text = f"Machine: {machine(record)}\n\n" + table(rows_from(record))
+    text += "".join(f"\nNot measured: {p}" for p in problems) + ("\n" if problems else "")
     if args.table_from is None:
         (args.out / "table.md").write_text(text)
     print(text, end="")
-    return 0
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
