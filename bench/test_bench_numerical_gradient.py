@@ -16,6 +16,7 @@ GROUP = "numerical gradient (784-50-10, batch 100)"
 # One element at a time through CuPy is launch-bound: bounded so a slow GPU run fails this
 # entry instead of the whole one-shot GPU check.
 @pytest.mark.timeout(150)
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", backends("numpy", "numba-cpu", "numba-cuda", "cupy"))
 def test_numerical_gradient(benchmark, backend, batch100) -> None:
     x, t = batch100
@@ -36,7 +37,7 @@ def test_numerical_gradient(benchmark, backend, batch100) -> None:
 
         def run():
             grads = net.numerical_gradient(xd, td, method="generic")
-            synchronize()
+            synchronize(device)
             return grads
 
         rounds, warmup = 1, 0

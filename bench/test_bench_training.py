@@ -88,6 +88,7 @@ FULL_RUNS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("backend", "dtype"),
     [pytest.param(b, d, marks=p.marks, id=f"{b}-{d}") for (b, d) in FULL_RUNS

@@ -96,6 +96,10 @@ def load_raw(spec: DatasetSpec, *, data_dir: str | Path | None = None, download:
 def search_dirs(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[Path]:
     """The directories searched for ``spec``'s files, in order (see the module docstring)."""
     dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
+    if dirs and dirs[0].exists() and not dirs[0].is_dir():
+        # An explicit choice that cannot hold the files must not fall through to others.
+        raise DataNotFoundError(f"data_dir {dirs[0]} is a file, not a directory; pass the "
+                                f"directory that holds (or should receive) the IDX files")
     if os.environ.get(DATA_DIR_ENV):
         dirs.append(Path(os.environ[DATA_DIR_ENV]).expanduser() / spec.name)
     dirs.append(user_cache_dir(spec.name))

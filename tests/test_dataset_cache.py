@@ -181,3 +181,10 @@ def test_not_found_is_one_line_naming_files_dirs_and_ways_out(
         assert (str(nowhere) in message) == (name == "fashion-mnist")
     assert listing(empty) == []
     assert not (tmp_path / "xdg-cache").exists()
+
+
+def test_a_data_dir_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(DataNotFoundError, match="is a file, not a directory"):
+        load_raw(SPEC, data_dir=not_a_dir, download=False)

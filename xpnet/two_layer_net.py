@@ -94,9 +94,10 @@ class TwoLayerNet:
             return t.argmax(axis=1)
         if t.ndim == 1 and t.shape[0] == batch:
             if not xp.issubdtype(t.dtype, xp.integer):
-                if xp.issubdtype(t.dtype, xp.floating) and xp is np and np.all(t == np.round(t)):
-                    return t.astype(np.intp)
-                raise ValueError(f"labels must be integers, got dtype {t.dtype}")
+                if not (xp is np and np.issubdtype(t.dtype, np.floating)
+                        and np.all(t == np.round(t))):
+                    raise ValueError(f"labels must be integers, got dtype {t.dtype}")
+                t = t.astype(np.intp)  # whole-number floats, e.g. labels read from a CSV
             if xp is np and t.size and (t.min() < 0 or t.max() >= c):
                 raise ValueError(f"labels must be in 0..{c - 1}, got {t.min()}..{t.max()}")
             return t
@@ -154,7 +155,7 @@ class TwoLayerNet:
         """Backprop gradients ``{"W1", "b1", "W2", "b2"}``; t may be labels or one-hot."""
         return self.loss_and_gradient(x, t)[1]
 
-    def numerical_gradient(self, x: Any, t: Any, method: str = "fused") -> dict[str, Any]:
+    def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
         """Central-difference gradients (h = 1e-4) of the loss for every parameter.
 
         ``method="fused"``: the Numba kernels of the array's device, the book's numbers
