@@ -32,24 +32,16 @@ def test_numerical_gradient(benchmark, backend, batch100) -> None:
             return book_net.numerical_gradient(x, one_hot)
 
         rounds, warmup = 1, 0
-    elif backend == "cupy":  # xpnet's generic loop on CuPy arrays (the book's method)
+    else:  # xpnet: the generic loop on CuPy arrays (the book's method), else the fused kernels
+        method = "generic" if backend == "cupy" else "fused"
         xd, td = to_device(x, device), to_device(t, device)
 
         def run():
-            grads = net.numerical_gradient(xd, td, method="generic")
+            grads = net.numerical_gradient(xd, td, method=method)
             synchronize(device)
             return grads
 
-        rounds, warmup = 1, 0
-    else:
-        xd, td = to_device(x, device), to_device(t, device)
-
-        def run():
-            grads = net.numerical_gradient(xd, td, method="fused")
-            synchronize(device)
-            return grads
-
-        rounds, warmup = 10, 1
+        rounds, warmup = (1, 0) if method == "generic" else (10, 1)
 
     record(benchmark, GROUP, backend, baseline=backend == "numpy", dtype="float64")
     grads = benchmark.pedantic(run, rounds=rounds, warmup_rounds=warmup, iterations=1)
