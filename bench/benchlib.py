@@ -8,14 +8,11 @@ table from those.
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
+from support import FASHION_DIR  # noqa: F401  (re-exported for the suites)
 
 from xpnet.backend import cuda_unavailable_reason
-
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
 
 CUDA_REASON = cuda_unavailable_reason()
 HAVE_TORCH = importlib.util.find_spec("torch") is not None

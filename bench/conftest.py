@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
-from benchlib import FASHION_DIR
+from support import load_fashion
 
 
 def pytest_benchmark_update_machine_info(config, machine_info) -> None:
@@ -23,14 +21,7 @@ def pytest_benchmark_update_machine_info(config, machine_info) -> None:
 @pytest.fixture(scope="session")
 def fashion():
     """Real Fashion-MNIST, (x_train, t_train), (x_test, t_test): float32 / 255, uint8 labels."""
-    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists():
-        message = f"Fashion-MNIST not in {FASHION_DIR}: apt-get install dataset-fashion-mnist"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from dataset.fashion_mnist import load_fashion_mnist
-
-    return load_fashion_mnist(normalize=True, download=False)
+    return load_fashion()
 
 
 @pytest.fixture(scope="session")

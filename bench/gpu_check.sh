@@ -2,7 +2,8 @@
 # One-shot GPU check: every `cuda`-marked test, then the GPU benchmarks with their CPU
 # baselines, in one go (at most 8 minutes: each stage has a time limit). Needs CuPy, numba (+ numba-cuda) and
 # pytest-benchmark already installed; installs nothing and needs no network: the
-# checkout runs in place through PYTHONPATH.
+# checkout runs in place, through a folder of links that lays kernels/ and dataset/
+# inside xpnet/ as an install would (PYTHONPATH, no pip).
 #
 #   bash bench/gpu_check.sh [OUT_DIR]     (default: $OUT, else ./gpu-check)
 #
@@ -12,7 +13,11 @@ set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-${OUT:-gpu-check}}
 python=${PYTHON:-python3}
-export PYTHONPATH="$here${PYTHONPATH:+:$PYTHONPATH}"
+# xpnet/, kernels/ and dataset/ as the installed xpnet, xpnet.kernels and xpnet.dataset.
+site=$(mktemp -d) && trap 'rm -rf "$site"' EXIT
+mkdir "$site/xpnet" && ln -s "$here"/xpnet/* "$site/xpnet/" &&
+  ln -s "$here/kernels" "$site/xpnet/kernels" && ln -s "$here/dataset" "$site/xpnet/dataset"
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 
 if ! reason=$("$python" -c 'import sys
 from xpnet.backend import cuda_unavailable_reason

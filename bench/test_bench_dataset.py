@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from benchlib import FASHION_DIR, record
-
-from dataset import idx
-from dataset.fashion_mnist import FASHION_MNIST
-from dataset.source import load_raw
+from xpnet.dataset import idx
+from xpnet.dataset.fashion_mnist import FASHION_MNIST
+from xpnet.dataset.source import load_raw
 
 FILES = [FASHION_DIR / name for name, _ in FASHION_MNIST.resources]
 

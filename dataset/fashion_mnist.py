@@ -31,7 +31,7 @@ def load_fashion_mnist(normalize: bool = True, flatten: bool = True,
                        ) -> tuple[Split, Split]:
     """Fashion-MNIST as ``(x_train, t_train), (x_test, t_test)``, 60000 and 10000 items.
 
-    Same arrays and arguments as ``dataset.mnist.load_mnist``; the mirror override
+    Same arrays and arguments as ``xpnet.dataset.mnist.load_mnist``; the mirror override
     variable is ``$XPNET_FASHION_MNIST_MIRRORS``.
     """
     return load(FASHION_MNIST, normalize, flatten, one_hot_label,

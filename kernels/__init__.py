@@ -1,6 +1,6 @@
 """Fast kernels for the book's chapter-4 network: NumPy arrays in, NumPy arrays out.
 
-CPU (Numba) functions are exported here. The CUDA versions live in ``kernels.cuda``
+CPU (Numba) functions are exported here. The CUDA versions live in ``xpnet.kernels.cuda``
 and take device arrays (anything with ``__cuda_array_interface__``); importing this
 package never touches CUDA.
 """

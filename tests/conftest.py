@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from support import require_fashion_mnist
+from support import load_fashion
 
 from xpnet import backend
 from xpnet.backend import cuda_unavailable_reason
@@ -46,10 +46,7 @@ def _fresh_device(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def fashion() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Real Fashion-MNIST: (x_train, t_train), (x_test, t_test), float32/255, labels."""
-    require_fashion_mnist()
-    from dataset.fashion_mnist import load_fashion_mnist
-
-    return load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False, download=False)
+    return load_fashion()
 
 
 @pytest.fixture

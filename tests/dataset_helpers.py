@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dataset import download, source
-from dataset.source import DatasetSpec
+from xpnet.dataset import download, source
+from xpnet.dataset.source import DatasetSpec
 
 FILES = (
     "train-images-idx3-ubyte.gz",

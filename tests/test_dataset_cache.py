@@ -19,11 +19,10 @@ from dataset_helpers import (
     toy_spec,
     write_files,
 )
-
-from dataset import CorruptFileError, DataNotFoundError, DatasetError, cache, idx, source
-from dataset.fashion_mnist import load_fashion_mnist
-from dataset.mnist import load_mnist
-from dataset.source import load_raw
+from xpnet.dataset import CorruptFileError, DataNotFoundError, DatasetError, cache, idx, source
+from xpnet.dataset.fashion_mnist import load_fashion_mnist
+from xpnet.dataset.mnist import load_mnist
+from xpnet.dataset.source import load_raw
 
 ARRAYS = make_arrays(seed=20)
 BLOBS = blobs_for(ARRAYS)

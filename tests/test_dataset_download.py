@@ -22,10 +22,9 @@ from dataset_helpers import (
     toy_spec,
     write_files,
 )
-
-from dataset import DataNotFoundError, DatasetError, DownloadError, download, mnist
-from dataset.mnist import load_mnist
-from dataset.source import load_raw
+from xpnet.dataset import DataNotFoundError, DatasetError, DownloadError, download, mnist
+from xpnet.dataset.mnist import load_mnist
+from xpnet.dataset.source import load_raw
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,24 +7,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from dataset_helpers import FILES, isolate, listing
+from dataset_helpers import isolate, listing
+from support import FASHION_DIR, FASHION_FILES, require_fashion_mnist
+from xpnet.dataset import idx, source
+from xpnet.dataset.fashion_mnist import load_fashion_mnist
 
-from dataset import idx, source
-from dataset.fashion_mnist import load_fashion_mnist
+SYSTEM_DIR = FASHION_DIR
 
-SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not all((SYSTEM_DIR / name).is_file() for name in FILES),
-                       reason=f"Fashion-MNIST not in {SYSTEM_DIR} "
-                              "(apt-get install dataset-fashion-mnist)"),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An isolated user cache, shared by this module's tests; yields its root."""
+    require_fashion_mnist()
     tmp = tmp_path_factory.mktemp("fashion")
     with pytest.MonkeyPatch.context() as mp:
         isolate(mp, tmp, hide_system=False)
@@ -67,8 +63,9 @@ def test_cache_round_trip_equals_a_fresh_parse(env: Path, raw: tuple,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     npz = env / "xdg-cache" / "xpnet" / "fashion-mnist" / "fashion-mnist.npz"
     assert npz.is_file()
-    fresh = (idx.read_images(SYSTEM_DIR / FILES[0]), idx.read_labels(SYSTEM_DIR / FILES[1]),
-             idx.read_images(SYSTEM_DIR / FILES[2]), idx.read_labels(SYSTEM_DIR / FILES[3]))
+    files = [SYSTEM_DIR / name for name in FASHION_FILES]
+    fresh = (idx.read_images(files[0]), idx.read_labels(files[1]),
+             idx.read_images(files[2]), idx.read_labels(files[3]))
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed instead of using the cache")

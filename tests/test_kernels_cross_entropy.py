@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import kernels.cross_entropy as ce_module
-from kernels import (
+import xpnet.kernels.cross_entropy as ce_module
+from xpnet.kernels import (
     softmax_cross_entropy,
     softmax_cross_entropy_backward,
     softmax_cross_entropy_with_grad,

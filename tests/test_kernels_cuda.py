@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from kernels import softmax_cross_entropy_with_grad, two_layer_numerical_gradient
+from xpnet.kernels import softmax_cross_entropy_with_grad, two_layer_numerical_gradient
 
 pytestmark = pytest.mark.cuda
 
@@ -14,8 +13,7 @@ pytestmark = pytest.mark.cuda
 @pytest.mark.parametrize("batch", [1, 100, 8192])
 def test_cross_entropy_on_cupy_equals_cpu(dtype, batch) -> None:
     import cupy
-
-    from kernels import cuda as kcuda
+    from xpnet.kernels import cuda as kcuda
 
     rng = np.random.default_rng(3)
     logits = (30 * rng.standard_normal((batch, 10))).astype(dtype)
@@ -31,8 +29,7 @@ def test_cross_entropy_on_cupy_equals_cpu(dtype, batch) -> None:
 
 def test_out_of_range_label_poisons_its_row_only() -> None:
     import cupy
-
-    from kernels import cuda as kcuda
+    from xpnet.kernels import cuda as kcuda
 
     logits = cupy.zeros((3, 4))
     rows = cupy.empty(3)
@@ -43,8 +40,7 @@ def test_out_of_range_label_poisons_its_row_only() -> None:
 
 def test_numerical_gradient_on_cupy_equals_cpu() -> None:
     import cupy
-
-    from kernels import cuda as kcuda
+    from xpnet.kernels import cuda as kcuda
 
     rng = np.random.default_rng(4)
     x = rng.random((100, 784))

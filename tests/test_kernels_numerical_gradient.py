@@ -7,9 +7,8 @@ import gzip
 import numba
 import numpy as np
 import pytest
-
-from kernels import two_layer_numerical_gradient
-from kernels.numerical_gradient import SERIES_MAX
+from xpnet.kernels import two_layer_numerical_gradient
+from xpnet.kernels.numerical_gradient import SERIES_MAX
 
 NAMES = ("W1", "b1", "W2", "b2")
 

@@ -20,10 +20,9 @@ from typing import Any, NoReturn
 import numpy as np
 from tqdm import tqdm
 
-from dataset.errors import DatasetError
-
 from . import __version__, backend
 from .backend import DeviceError, asnumpy
+from .dataset.errors import DatasetError
 from .trainer import GRAD_METHODS, DivergenceError, iter_per_epoch, train
 from .two_layer_net import PARAM_NAMES, TwoLayerNet
 
@@ -106,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
 def load_data(name: str, data_dir: Path | None) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """``(x_train, t_train), (x_test, t_test)``: float32 images / 255 (N, 784), labels (N,)."""
     if name == "mnist":
-        from dataset.mnist import load_mnist as load
+        from .dataset.mnist import load_mnist as load
     else:
-        from dataset.fashion_mnist import load_fashion_mnist as load
+        from .dataset.fashion_mnist import load_fashion_mnist as load
     return load(normalize=True, flatten=True, one_hot_label=False, data_dir=data_dir)
 
 

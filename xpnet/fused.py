@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-import kernels
-
+from . import kernels
 from .backend import device_of, get_array_module, is_cupy_array
 
 
@@ -57,7 +56,7 @@ def cross_entropy_with_grad(logits: Any, labels: Any) -> tuple[Any, Any]:
 
 
 def _cuda_cross_entropy(logits: Any, labels: Any, want_grad: bool) -> tuple[Any, Any]:
-    from kernels import cuda as kcuda
+    from .kernels import cuda as kcuda
 
     cupy = get_array_module(logits)
     rows = cupy.empty(logits.shape[0], dtype=np.float64)  # summed here: deterministic
@@ -72,7 +71,7 @@ def two_layer_numerical_gradient(
     """The book's central differences (h = 1e-4) of the TwoLayerNet loss, in float64."""
     _same_device(W1=W1, b1=b1, W2=W2, b2=b2, x=x, labels=labels)
     if is_cupy_array(x):
-        from kernels import cuda as kcuda
+        from .kernels import cuda as kcuda
 
         cupy = get_array_module(x)
         grads = kcuda.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels,

@@ -17,10 +17,9 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
 
 import numba  # noqa: E402
 from numba import cuda  # noqa: E402
-
-from kernels import softmax_cross_entropy_with_grad, two_layer_numerical_gradient  # noqa: E402
-from kernels.cuda import softmax_cross_entropy as softmax_cross_entropy_cuda  # noqa: E402
-from kernels.cuda import (  # noqa: E402
+from xpnet.kernels import softmax_cross_entropy_with_grad, two_layer_numerical_gradient  # noqa: E402
+from xpnet.kernels.cuda import softmax_cross_entropy as softmax_cross_entropy_cuda  # noqa: E402
+from xpnet.kernels.cuda import (  # noqa: E402
     two_layer_numerical_gradient as two_layer_numerical_gradient_cuda,
 )
 

@@ -3,8 +3,8 @@
 import sys
 
 import numpy as np
+from xpnet.dataset.fashion_mnist import load_fashion_mnist as load_mnist  # book: dataset.mnist
 
-from dataset.fashion_mnist import load_fashion_mnist as load_mnist  # book: dataset.mnist
 from xpnet.two_layer_net import TwoLayerNet  # book: from two_layer_net import TwoLayerNet
 
 np.random.seed(0)  # not in the book: a test wants one answer
