@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import book
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from xpnet.functions import (
     sum_square_error,
     sum_squared_error,
 )
+from xpnet.inputs import InputError
 
 # The book's example (ch. 4.2): the answer is class 2.
 T = np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 0])
@@ -29,14 +31,11 @@ Y_BAD = np.array([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0])
 
 
 def ref_softmax(a: np.ndarray) -> np.ndarray:
-    a = a.astype(np.float64)
-    e = np.exp(a - a.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    return book.softmax(np.asarray(a, dtype=np.float64))
 
 
 def ref_cee(y: np.ndarray, labels: np.ndarray) -> float:
-    y = np.atleast_2d(y).astype(np.float64)
-    return float(-np.mean([np.log(y[b, labels[b]] + 1e-7) for b in range(y.shape[0])]))
+    return float(book.cross_entropy_error(np.asarray(y, dtype=np.float64), np.asarray(labels)))
 
 
 def test_book_values_sum_squared_error() -> None:
@@ -65,7 +64,7 @@ def test_cross_entropy_matches_reference_labels_and_one_hot(rng, batch: int) -> 
 
 def test_cross_entropy_rejects_label_count_mismatch(rng) -> None:
     y = ref_softmax(rng.normal(size=(4, 10)))
-    with pytest.raises(ValueError, match=r"3 labels but y has 4 rows"):
+    with pytest.raises(InputError, match=r"shape \(3,\) but there are 4 samples"):
         cross_entropy_error(y, np.array([1, 2, 3]))
 
 
@@ -136,3 +135,38 @@ def test_star_import_gives_the_books_names() -> None:
     exec("from xpnet.functions import *", namespace)
     for name in ("np", "sigmoid", "softmax", "cross_entropy_error", "sum_squared_error"):
         assert name in namespace
+
+
+@pytest.mark.parametrize(("t", "match"), [
+    (np.array([2, -1]), "label -1, outside 0..9"),
+    (np.array([2, 10]), "label 10, outside 0..9"),
+    (np.array([2.0, 2.99]), "2.99, not a class index"),
+    (np.array([2.0, np.nan]), "nan, not a class index"),
+    (np.eye(10)[[2, 3]] * 0.9, "row 0 is not one-hot"),
+    (np.eye(11)[[2, 3]], r"shape \(2, 11\)"),
+    (np.array(["2", "3"]), "dtype <U1"),
+])
+def test_cross_entropy_refuses_what_is_not_a_label(rng, t, match) -> None:
+    y = ref_softmax(rng.normal(size=(2, 10)))
+    with pytest.raises(InputError, match=match):
+        cross_entropy_error(y, t)
+
+
+def test_cross_entropy_accepts_whole_float_labels_and_one_dim_y(rng) -> None:
+    y = ref_softmax(rng.normal(size=(3, 10)))
+    t = np.array([1, 7, 0])
+    assert cross_entropy_error(y, t.astype(np.float32)) == cross_entropy_error(y, t)
+    assert cross_entropy_error(y[1], 7) == cross_entropy_error(y[1:2], t[1:2])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int64, np.bool_])
+def test_integer_inputs_are_computed_in_float64(dtype) -> None:
+    # uint8 200 negated wraps to 56, int8 -128 negated stays -128: the book's formulas
+    # would silently return wrong values.
+    x = np.array([0, 1, 100, 127], dtype=dtype)
+    ref = x.astype(np.float64)
+    np.testing.assert_array_equal(sigmoid(x), 1 / (1 + np.exp(-ref)))
+    np.testing.assert_allclose(softmax(x), ref_softmax(ref))
+    assert sum_squared_error(x, np.zeros_like(x)) == 0.5 * np.sum(ref**2)
+    assert sigmoid(np.array([200], dtype=np.uint8))[0] == 1.0
+    assert sigmoid(np.array([-128], dtype=np.int8))[0] < 1e-55

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import book
 import numpy as np
 import pytest
 
-from xpnet.gradient import gradient_descent, numerical_diff, numerical_gradient
+from xpnet.gradient import (
+    _numerical_gradient_1d,
+    gradient_descent,
+    numerical_diff,
+    numerical_gradient,
+    numerical_gradient_2d,
+)
+from xpnet.inputs import InputError
 
 
 def function_1(x):
@@ -56,7 +64,7 @@ def test_numerical_gradient_reads_x_through_a_closure_like_the_book(rng) -> None
 
 
 def test_numerical_gradient_rejects_integer_arrays() -> None:
-    with pytest.raises(TypeError, match="float array"):
+    with pytest.raises(InputError, match="float array"):
         numerical_gradient(function_2, np.array([3, 4]))
 
 
@@ -71,3 +79,36 @@ def test_gradient_descent_learning_rate_extremes() -> None:
     small = gradient_descent(function_2, np.array([-3.0, 4.0]), lr=1e-10, step_num=100)
     assert np.abs(big).max() > 1e10  # the book's lesson: too large diverges
     np.testing.assert_allclose(small, [-3.0, 4.0], atol=1e-6)  # too small barely moves
+
+
+def test_numerical_gradient_refuses_float16() -> None:
+    # In float16 x + 1e-4 == x for |x| > 0.06: the book's loop would return zeros.
+    x = np.array([3.0, 4.0], dtype=np.float16)
+    with pytest.raises(InputError, match="float16.*astype"):
+        numerical_gradient(lambda v: np.sum(v.astype(np.float64) ** 2), x)
+
+
+def test_numerical_gradient_float32_divides_by_the_step_it_stored(rng) -> None:
+    # x**2 summed: the exact gradient is 2x. Rounding x + 1e-4 in float32 misplaces the
+    # step by up to 0.1% near |x| = 8; dividing by the stored step removes that error.
+    x = rng.uniform(4, 8, size=50).astype(np.float32)
+    grad = numerical_gradient(lambda v: np.sum(v.astype(np.float64) ** 2), x)
+    assert grad.dtype == np.float32
+    np.testing.assert_allclose(grad, 2 * x.astype(np.float64), rtol=1e-6)
+
+
+def test_numerical_gradient_says_to_use_the_2d_form_for_row_functions(rng) -> None:
+    points = rng.normal(size=(5, 2))
+    with pytest.raises(InputError, match="numerical_gradient_2d"):
+        numerical_gradient(book.function_2, points)
+
+
+def test_numerical_gradient_2d_is_the_books(rng) -> None:
+    points = rng.normal(size=(7, 2))
+    expected = book.numerical_gradient_2d(book.function_2, points.copy())
+    got = numerical_gradient_2d(book.function_2, points)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_allclose(got, 2 * points, atol=1e-8)
+    one = rng.normal(size=3)
+    np.testing.assert_array_equal(numerical_gradient_2d(book.function_2, one),
+                                  _numerical_gradient_1d(book.function_2, one.copy()))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from xpnet import trainer
+from xpnet.inputs import InputError
 from xpnet.trainer import DivergenceError, History, iter_per_epoch, train
 from xpnet.two_layer_net import TwoLayerNet
 
@@ -72,33 +75,129 @@ def test_numerical_gradient_training_matches_backprop(rng) -> None:
     np.testing.assert_allclose(nn.params["W1"], nb.params["W1"], atol=1e-7)
 
 
-def test_divergence_names_the_iteration_and_suggests_a_smaller_rate() -> None:
+def test_divergence_names_the_first_bad_iteration_and_suggests_a_smaller_rate() -> None:
     # The book's loss is bounded by -log(1e-7) until the logits overflow to inf - inf = nan.
     x, t = blobs(np.random.default_rng(0), 100)
-    net = TwoLayerNet(8, 10, 3, seed=1, dtype="float32")
-    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(
-        DivergenceError, match=r"the loss became nan at iteration 12: .*smaller learning rate"
-    ):
-        train(net, x, t, x, t, iters_num=50, batch_size=10, learning_rate=1e38, seed=0)
+
+    def attempt(iters: int) -> None:
+        net = TwoLayerNet(8, 10, 3, seed=1, dtype="float32")
+        train(net, x, t, x, t, iters_num=iters, batch_size=10, learning_rate=1e38, seed=0)
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        with pytest.raises(DivergenceError,
+                           match=r"the loss became nan at iteration \d+: .*smaller learning"):
+            attempt(50)
+        with pytest.raises(DivergenceError) as info:
+            attempt(50)
+        first = int(str(info.value).split("iteration ")[1].split(":")[0])
+        assert first > 0
+        attempt(first)  # iterations 0..first-1 are finite: no error
+        with pytest.raises(DivergenceError, match=f"iteration {first}:"):
+            attempt(first + 1)
 
 
 def test_bad_arguments_are_rejected_before_training(rng) -> None:
     x, t = blobs(rng, 50)
     net = TwoLayerNet(8, 4, 3)
-    with pytest.raises(ValueError, match="grad must be one of backprop, numerical"):
+    before = {k: v.copy() for k, v in net.params.items()}
+    with pytest.raises(InputError, match="grad must be one of backprop, numerical"):
         train(net, x, t, x, t, grad="adam")
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(InputError, match="batch_size must be a positive integer"):
         train(net, x, t, x, t, batch_size=0)
-    with pytest.raises(ValueError, match="learning_rate must be a positive number"):
+    with pytest.raises(InputError, match="learning_rate must be a positive finite number"):
         train(net, x, t, x, t, learning_rate=float("nan"))
-    with pytest.raises(ValueError, match=r"x_train has shape \(50, 7\)"):
+    with pytest.raises(InputError, match=r"x_train has shape \(50, 7\)"):
         train(net, x[:, :7], t, x, t)
-    with pytest.raises(ValueError, match=r"t_test has labels 0\.\.5, expected 0\.\.2"):
+    with pytest.raises(InputError, match=r"t_test holds label 5, outside 0\.\.2"):
         train(net, x, t, x, np.arange(50) % 6)
+    # the same rule as TwoLayerNet's: no truncation of 2.99, no one-hot of the wrong width
+    with pytest.raises(InputError, match=r"t_train holds 2\.99, not a class index"):
+        train(net, x, np.where(t == 2, 2.99, t), x, t)
+    with pytest.raises(InputError, match=r"t_train has shape \(50, 4\)"):
+        train(net, x, np.eye(4)[t], x, t)
+    with pytest.raises(InputError, match="x_test has no samples"):
+        train(net, x, t, x[:0], t[:0])
     x_nan = x.copy()
     x_nan[3, 2] = np.nan
-    with pytest.raises(ValueError, match="x_train contains NaN or infinite values"):
+    with pytest.raises(InputError, match="x_train contains NaN or infinite values"):
         train(net, x_nan, t, x, t)
+    for key in before:
+        np.testing.assert_array_equal(net.params[key], before[key])
+
+
+def test_a_step_that_cannot_fit_in_memory_is_refused_at_once(rng) -> None:
+    x, t = blobs(rng, 50)
+    net = TwoLayerNet(8, 4, 3)
+    with pytest.raises(InputError, match=r"batch_size 300000000000 needs about .* GiB"):
+        train(net, x, t, x, t, batch_size=300_000_000_000)
+
+
+def test_batch_indices_are_drawn_in_chunks_of_bounded_size() -> None:
+    # Memory for indices does not grow with the number of iterations.
+    assert trainer.chunk_length(100) * 100 <= trainer.INDEX_BUDGET
+    assert trainer.chunk_length(10**9) == 1
+    first = trainer.batch_indices(7, 0, 100, 60000)
+    assert first.shape == (trainer.chunk_length(100), 100) and first.max() < 60000
+    np.testing.assert_array_equal(first, trainer.batch_indices(7, 0, 100, 60000))
+    assert not np.array_equal(trainer.batch_indices(7, 1, 100, 60000)[:5], first[:5])
+
+
+def test_runs_longer_than_a_chunk_match_the_chunk_rule(rng, monkeypatch) -> None:
+    # With 7 iterations a chunk, 30 iterations cross four chunk boundaries; the batches
+    # used must be the ones batch_indices gives (checked through the loss of each step).
+    monkeypatch.setattr(trainer, "INDEX_BUDGET", 7 * 20)
+    x, t = blobs(rng, 120)
+    net = TwoLayerNet(8, 6, 3, weight_init_std=0.3, seed=4)
+    h = train(net, x, t, x, t, iters_num=30, batch_size=20, seed=9)
+    ref = TwoLayerNet(8, 6, 3, weight_init_std=0.3, seed=4)
+    losses = []
+    for i in range(30):
+        idx = trainer.batch_indices(9, i // 7, 20, 120)[i % 7]
+        loss, grads = ref.loss_and_gradient(x[idx], t[idx])
+        for key in ref.params:
+            ref.params[key] -= 0.1 * grads[key]
+        losses.append(float(loss))
+    assert h.train_loss_list == losses
+
+
+def test_the_loss_log_is_bounded_and_keeps_the_mean(monkeypatch) -> None:
+    monkeypatch.setattr(trainer, "MAX_LOSSES", 8)
+    h = History()
+    values = np.arange(37, dtype=np.float64)
+    h._add_losses(values[:20])
+    h._add_losses(values[20:])
+    # Full at 8, 16 and 32 values: stride 8 after three halvings, 4 blocks kept, 5 pending
+    assert h.loss_stride == 8
+    assert h.train_loss_list == [values[i:i + 8].mean() for i in range(0, 32, 8)]
+    assert h.loss_pending == (values[32:].sum(), 5)
+
+
+@pytest.mark.parametrize("grad", ["backprop", "numerical"])
+def test_stopped_and_continued_is_bit_for_bit_the_uninterrupted_run(rng, grad) -> None:
+    def stop_after(steps: int) -> Callable[[], bool]:
+        calls = iter(range(1000))
+        return lambda: next(calls) == steps - 1
+
+    x, t = blobs(rng, 200)
+    xt, tt = blobs(np.random.default_rng(1), 50)
+    whole_net = TwoLayerNet(8, 6, 3, weight_init_std=0.3, seed=4)
+    whole = train(whole_net, x, t, xt, tt, iters_num=45, batch_size=20, seed=9, grad=grad)
+    net = TwoLayerNet(8, 6, 3, weight_init_std=0.3, seed=4)
+    part = train(net, x, t, xt, tt, iters_num=45, batch_size=20, seed=9, grad=grad,
+                 stop=stop_after(17))
+    assert part.iterations == 17
+    for steps in (4, 12):  # stop twice more, continuing each time
+        part = train(net, x, t, xt, tt, iters_num=45, batch_size=20, seed=9, grad=grad,
+                     history=part, stop=stop_after(steps))
+    assert part.iterations == 33
+    part = train(net, x, t, xt, tt, iters_num=45, batch_size=20, seed=9, grad=grad,
+                 history=part)
+    assert part.iterations == whole.iterations == 45
+    assert part.train_loss_list == whole.train_loss_list
+    assert part.test_acc_list == whole.test_acc_list
+    assert part.eval_iterations == whole.eval_iterations
+    for key in net.params:
+        np.testing.assert_array_equal(net.params[key], whole_net.params[key])
 
 
 @pytest.mark.slow

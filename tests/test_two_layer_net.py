@@ -7,7 +7,8 @@ import pytest
 
 from xpnet import backend
 from xpnet.functions import cross_entropy_error, sigmoid, softmax
-from xpnet.two_layer_net import TwoLayerNet
+from xpnet.inputs import InputError
+from xpnet.two_layer_net import ModelFileError, TwoLayerNet
 
 KEYS = ("W1", "b1", "W2", "b2")
 
@@ -102,11 +103,13 @@ def test_shape_mistakes_say_what_was_expected(rng) -> None:
     expected = r"x has shape \(5, 11\) but the net expects \(batch, 12\)"
     with pytest.raises(ValueError, match=expected):
         net.predict(x[:, :11])
-    expected = r"t has shape \(4,\) but x has 5 samples.*\(5,\).*\(5, 4\)"
-    with pytest.raises(ValueError, match=expected):
+    expected = r"t has shape \(4,\) but there are 5 samples.*\(5,\).*\(5, 4\)"
+    with pytest.raises(InputError, match=expected):
         net.gradient(x, t[:4])
-    with pytest.raises(ValueError, match=r"labels must be in 0\.\.3"):
+    with pytest.raises(InputError, match=r"label 4, outside 0\.\.3"):
         net.loss(x, np.array([0, 1, 2, 3, 4]))
+    with pytest.raises(InputError, match="no samples"):
+        net.predict(x[:0])
     with pytest.raises(ValueError, match="method must be"):
         net.numerical_gradient(x, t, method="fast")
     with pytest.raises(ValueError, match="positive integer"):
@@ -133,3 +136,90 @@ def test_same_seed_same_start_and_same_numbers_on_cpu_and_gpu(rng) -> None:
     for key in KEYS:
         np.testing.assert_allclose(backend.asnumpy(g_gpu[key]), g_cpu[key], atol=1e-14)
         np.testing.assert_allclose(backend.asnumpy(n_gpu[key]), n_cpu[key], atol=1e-12)
+
+
+BAD_LABELS = [
+    (np.array([0, 1, 2, 3, -1]), "label -1"),
+    (np.array([0, 1, 2, 3, 2.99]), "2.99, not a class index"),
+    (np.eye(5)[[0, 1, 2, 3, 4]], r"shape \(5, 5\)"),  # one-hot of the wrong width
+    (np.full((5, 4), 0.25), "row 0 is not one-hot"),
+]
+
+
+@pytest.mark.parametrize(("t", "match"), BAD_LABELS)
+def test_one_label_rule_for_every_method(rng, t, match) -> None:
+    net = TwoLayerNet(12, 6, 4, seed=5)
+    x, _ = small_batch(rng)
+    for method in (net.loss, net.accuracy, net.gradient, net.numerical_gradient):
+        with pytest.raises(InputError, match=match):
+            method(x, t)
+
+
+def test_labels_one_hot_and_whole_floats_give_the_same_numbers(rng) -> None:
+    net = TwoLayerNet(12, 6, 4, weight_init_std=0.5, seed=5)
+    x, t = small_batch(rng)
+    for same in (np.eye(4)[t], t.astype(np.float32), t.astype(np.uint8)):
+        assert net.loss(x, same) == net.loss(x, t)
+        assert net.accuracy(x, same) == net.accuracy(x, t)
+
+
+def test_save_and_load_round_trip(rng, tmp_path) -> None:
+    for dtype in (np.float64, np.float32):
+        net = TwoLayerNet(12, 6, 4, weight_init_std=0.5, seed=7, dtype=dtype)
+        net.save(tmp_path / "net.npz")
+        back = TwoLayerNet.load(tmp_path / "net.npz")
+        assert back.sizes == (12, 6, 4) and back.dtype == dtype
+        for key in KEYS:
+            np.testing.assert_array_equal(back.params[key], net.params[key])
+        x, t = small_batch(rng)
+        assert back.loss(x, t) == net.loss(x, t)
+    with np.load(tmp_path / "net.npz", allow_pickle=False) as npz:
+        assert str(npz["format"]) == "xpnet-two-layer-net/1"
+    assert [p.name for p in tmp_path.iterdir()] == ["net.npz"]  # no temporary left
+
+
+def test_load_refuses_bad_files_in_one_line(tmp_path) -> None:
+    good = {"W1": np.zeros((3, 2)), "b1": np.zeros(2), "W2": np.zeros((2, 4)), "b2": np.zeros(4)}
+    cases = {
+        "missing.npz": (None, "no such file"),
+        "text.npz": (b"hello", "not a readable .npz"),
+        "partial.npz": ({k: good[k] for k in ("W1", "b1")}, "no W2.npy"),
+        "shapes.npz": ({**good, "b1": np.zeros(3)}, "inconsistent shapes"),
+        "ints.npz": ({k: v.astype(np.int64) for k, v in good.items()}, "float32 or float64"),
+        "nan.npz": ({**good, "W2": np.full((2, 4), np.nan)}, "W2 holds NaN"),
+    }
+    for name, (content, match) in cases.items():
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content is not None:
+            np.savez(path, **content)
+        with pytest.raises(ModelFileError, match=match) as info:
+            TwoLayerNet.load(path)
+        assert "\n" not in str(info.value)
+
+
+def test_load_reads_headers_before_allocating(tmp_path) -> None:
+    # A tiny file whose W1 header claims 10**9 x 784 float64 (5.7 TiB) is refused at once.
+    path = tmp_path / "huge.npz"
+    np.savez(path, W1=np.zeros((3, 2)), b1=np.zeros(2), W2=np.zeros((2, 4)), b2=np.zeros(4))
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["W1.npy"] = members["W1.npy"].replace(b"(3, 2)", b"(1000000000, 784)".ljust(6))
+    members["b1.npy"] = members["b1.npy"].replace(b"(2,)", b"(784,)")
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(ModelFileError):
+        TwoLayerNet.load(path)
+
+
+def test_a_chapter_5_script_cannot_silently_use_the_chapter_4_net() -> None:
+    net = TwoLayerNet(12, 6, 4, seed=0)
+    assert "chapter 4" in repr(net)
+    with pytest.raises(AttributeError, match="chapter-4 network.*ch05/two_layer_net.py"):
+        net.layers  # noqa: B018
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        net.nope  # noqa: B018

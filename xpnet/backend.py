@@ -192,6 +192,17 @@ def to_device(a: Any, device: str | Device | None = None) -> Any:
         return cupy.asarray(a)
 
 
+def device_memory_bytes(device: str | Device | None = None) -> int | None:
+    """Total memory of ``device`` in bytes: RAM for the CPU, the GPU's own memory for CUDA."""
+    target = parse_device(device)
+    if target.kind == "cuda":
+        return int(_cupy().cuda.Device(target.index).mem_info[1])
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return None
+
+
 def synchronize(device: str | Device | None = None) -> None:
     """Wait for queued GPU work on ``device`` (default: current); a no-op on the CPU."""
     target = parse_device(device)

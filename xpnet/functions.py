@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .backend import get_array_module
+from .inputs import InputError, labels
 
 __all__ = [
     "np",  # the book's chapter scripts use np through `from common.functions import *`
@@ -36,6 +37,16 @@ def _asarray(x: Any) -> Any:
     return xp, xp.asarray(x)
 
 
+def _as_float(x: Any) -> Any:
+    """``x`` as an array of a float type: integers and bools become float64.
+
+    The book's formulas on a uint8 or int8 array would wrap around (``-x`` of uint8 200 is
+    56) and give silently wrong answers; float inputs keep their dtype.
+    """
+    xp, x = _asarray(x)
+    return xp, x if x.dtype.kind in "fc" else x.astype(np.float64)
+
+
 def identity_function(x: Any) -> Any:
     """Return ``x`` unchanged (the book's output layer for regression)."""
     return x
@@ -48,8 +59,8 @@ def step_function(x: Any) -> Any:
 
 
 def sigmoid(x: Any) -> Any:
-    """``1 / (1 + exp(-x))`` elementwise; float dtype kept."""
-    xp, x = _asarray(x)
+    """``1 / (1 + exp(-x))`` elementwise; float dtype kept, integers computed in float64."""
+    xp, x = _as_float(x)
     with np.errstate(over="ignore"):  # exp(-x) -> inf gives the right limit, 0
         return 1 / (1 + xp.exp(-x))
 
@@ -75,16 +86,26 @@ def relu_grad(x: Any) -> Any:
 
 
 def softmax(x: Any) -> Any:
-    """Softmax over the last axis (1-D or batched), shifted by the max so it never overflows."""
-    xp, x = _asarray(x)
+    """Softmax over the last axis (1-D or batched), shifted by the max so it never overflows.
+
+    Float dtype kept; integers are computed in float64.
+    """
+    xp, x = _as_float(x)
     e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
     return e / xp.sum(e, axis=-1, keepdims=True)
 
 
 def sum_squared_error(y: Any, t: Any) -> Any:
-    """``0.5 * sum((y - t)**2)`` over all elements (a scalar; 0-d array on the GPU)."""
-    xp, y = _asarray(y)
-    return 0.5 * xp.sum((y - xp.asarray(t)) ** 2)
+    """``0.5 * sum((y - t)**2)`` over all elements (a scalar; 0-d array on the GPU).
+
+    Integer inputs are computed in float64 (uint8 differences would wrap around).
+    """
+    xp, y = _as_float(y)
+    _, t = _as_float(t)
+    if y.shape != t.shape:
+        raise InputError(f"y has shape {tuple(y.shape)} but t has {tuple(t.shape)}: "
+                         "pass arrays of one shape")
+    return 0.5 * xp.sum((y - t) ** 2)
 
 
 # The user's notes call it sum_square_error; older printings of the book mean_squared_error.
@@ -95,23 +116,22 @@ mean_squared_error = sum_squared_error
 def cross_entropy_error(y: Any, t: Any) -> Any:
     """The book's CEE: ``-sum(log(y[b, t_b] + 1e-7)) / B``.
 
-    ``y``: probabilities, (C,) or (B, C). ``t``: integer labels (B,) or one-hot of y's
-    size (turned into labels by argmax). A 1-D ``y`` is a batch of one.
+    ``y``: probabilities, (C,) or (B, C); a 1-D ``y`` is a batch of one. ``t``: class
+    indices (B,) in 0..C-1, or one-hot of y's shape. Raises InputError for anything else
+    (a label of -1 would silently read the last class).
     """
-    xp, y = _asarray(y)
+    xp, y = _as_float(y)
     t = xp.asarray(t)
     if y.ndim == 1:
-        t = t.reshape(1, t.size)
         y = y.reshape(1, y.size)
-    if t.size == y.size:
-        t = t.argmax(axis=1)
-    t = t.reshape(-1)
+        t = t.reshape(1, t.size) if t.size == y.size else t.reshape(-1)
+    elif t.size == y.size and t.ndim != 2:
+        t = t.reshape(y.shape)
+    if y.ndim != 2:
+        raise InputError(f"y has shape {tuple(y.shape)}: pass probabilities of shape (C,) "
+                         "or (B, C)")
     batch_size = y.shape[0]
-    if t.shape[0] != batch_size:
-        raise ValueError(
-            f"t has {t.shape[0]} labels but y has {batch_size} rows: "
-            f"pass labels of shape ({batch_size},) or one-hot of shape {y.shape}"
-        )
+    t = labels(t, batch_size, y.shape[1])
     return -xp.sum(xp.log(y[xp.arange(batch_size), t] + DELTA)) / batch_size
 
 

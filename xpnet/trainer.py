@@ -1,22 +1,37 @@
-"""Mini-batch SGD: the loop of the book's ``train_neuralnet.py``, returning a history."""
+"""Mini-batch SGD: the loop of the book's ``train_neuralnet.py``, returning a history.
+
+Memory does not grow with the number of iterations: batch indices are drawn one chunk
+at a time, each chunk from its own seed (so a run can resume at any iteration and draw
+the same batches), and the loss log keeps at most ``MAX_LOSSES`` values (past that,
+neighbouring values are averaged; ``History.loss_stride`` says over how many).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 from tqdm import tqdm
 
-from .backend import asnumpy, get_array_module, synchronize, to_device, use_device
+from . import inputs
+from .backend import (
+    asnumpy,
+    device_memory_bytes,
+    get_array_module,
+    synchronize,
+    to_device,
+    use_device,
+)
+from .inputs import InputError
 from .two_layer_net import PARAM_NAMES, TwoLayerNet
 
 GRAD_METHODS = ("backprop", "numerical")
+INDEX_BUDGET = 1 << 20  # batch indices drawn at a time (8 MiB of int64)
+MAX_LOSSES = 1 << 20  # loss values kept in a History (8 MiB of float64)
 
 
 class DivergenceError(FloatingPointError):
@@ -27,8 +42,11 @@ class DivergenceError(FloatingPointError):
 class History:
     """What a run produced: the book's three lists plus when each evaluation happened.
 
-    ``train_loss_list[i]`` is the loss of mini-batch ``i`` in the forward pass that
-    gave its gradient (the book runs one more forward pass after the update to get it).
+    ``train_loss_list[k]`` is the loss of mini-batch ``k`` in the forward pass that
+    gave its gradient (the book runs one more forward pass after the update to get it);
+    for runs of more than ``MAX_LOSSES`` iterations it is the mean over ``loss_stride``
+    consecutive batches. ``iterations`` counts the iterations done so far; a stopped run
+    has fewer than it asked for and can be continued with ``train(..., history=...)``.
     """
 
     train_loss_list: list[float] = field(default_factory=list)
@@ -37,11 +55,46 @@ class History:
     eval_iterations: list[int] = field(default_factory=list)
     iter_per_epoch: float = 1.0
     wall_time_s: float = 0.0
+    iterations: int = 0
+    seed: int | None = None
+    loss_stride: int = 1
+    # the running sum and count of a loss_stride block not yet complete
+    loss_pending: tuple[float, int] = (0.0, 0)
+
+    def _add_losses(self, values: np.ndarray) -> None:
+        total, count = self.loss_pending
+        for value in values.tolist():
+            total, count = total + value, count + 1
+            if count == self.loss_stride:
+                self.train_loss_list.append(total / count)
+                total, count = 0.0, 0
+                if len(self.train_loss_list) == MAX_LOSSES:
+                    pairs = np.asarray(self.train_loss_list).reshape(-1, 2).mean(axis=1)
+                    self.train_loss_list = pairs.tolist()
+                    self.loss_stride *= 2
+        self.loss_pending = (total, count)
 
 
 def iter_per_epoch(train_size: int, batch_size: int) -> float:
     """The book's epoch length in iterations: ``max(train_size / batch_size, 1)``."""
     return max(train_size / batch_size, 1)
+
+
+def chunk_length(batch_size: int) -> int:
+    """Iterations whose batch indices are drawn together (about INDEX_BUDGET indices)."""
+    return max(1, INDEX_BUDGET // batch_size)
+
+
+def batch_indices(seed: int, chunk: int, batch_size: int, train_size: int) -> np.ndarray:
+    """The batch indices of chunk ``chunk`` (iterations ``chunk * L`` to ``(chunk+1) * L``).
+
+    Drawn with replacement, as the book's ``np.random.choice(train_size, batch_size)``,
+    from a generator seeded by ``(seed, chunk)`` alone: any chunk can be redrawn.
+    Shape ``(L, batch_size)``, int64, with ``L = chunk_length(batch_size)``.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(chunk,)))
+    return rng.integers(0, train_size, size=(chunk_length(batch_size), batch_size),
+                        dtype=np.int64)
 
 
 def train(
@@ -58,6 +111,10 @@ def train(
     seed: int | None = None,
     progress: bool | None = False,
     on_epoch: Callable[[int, float, float], None] | None = None,
+    history: History | None = None,
+    stop: Callable[[], bool] | None = None,
+    on_checkpoint: Callable[[History], None] | None = None,
+    checkpoint_every: int | None = None,
 ) -> History:
     """Train ``network`` in place by mini-batch SGD, exactly as the book's loop.
 
@@ -68,17 +125,26 @@ def train(
     ``on_epoch(i, train_acc, test_acc)``. Labels may be integers or one-hot.
 
     The data is moved to the network's device once; batches are drawn there, and the
-    GPU is only waited for at evaluations. ``seed`` fixes the batch sequence.
-    ``progress``: show a progress bar (``None``: only on a terminal).
-    Raises DivergenceError if the loss becomes NaN or infinite.
+    GPU is only waited for at evaluations. ``seed`` fixes the batch sequence (None: a
+    random one, recorded in ``History.seed``). ``progress``: a progress bar (None: only
+    on a terminal).
+
+    Stopping and resuming: after each step ``stop()`` is asked; when it says True the
+    run returns at once, with ``History.iterations`` telling how far it got. Passing that
+    history back (with the network it trained) continues the run: the same seed gives
+    the same numbers, bit for bit on the CPU, as a run never stopped. ``on_checkpoint``
+    is called with the history after each evaluation and every ``checkpoint_every``
+    iterations. Raises DivergenceError if the loss becomes NaN or infinite, InputError
+    for bad arguments or a step that cannot fit in memory.
     """
     if grad not in GRAD_METHODS:
-        raise ValueError(f"grad must be one of {', '.join(GRAD_METHODS)}, got {grad!r}")
-    for name, value in (("iters_num", iters_num), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+        raise InputError(f"grad must be one of {', '.join(GRAD_METHODS)}, got {grad!r}")
+    iters_num = inputs.positive_int("iters_num", iters_num)
+    batch_size = inputs.positive_int("batch_size", batch_size)
+    learning_rate = inputs.positive_float("learning_rate", learning_rate)
+    if checkpoint_every is not None:
+        checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
+    _check_step_fits(network, batch_size)
 
     device = network.device
     with use_device(device):
@@ -87,92 +153,120 @@ def train(
         x_test, t_test = _prepare(network, x_test, t_test, "test")
         train_size = x_train.shape[0]
         per_epoch = iter_per_epoch(train_size, batch_size)
-        # All batch indices up front: one host-to-device copy, and the same batches on
-        # every device for a seed.
-        rng = np.random.default_rng(seed)
-        batches = to_device(
-            rng.integers(0, train_size, size=(iters_num, batch_size), dtype=np.int64), device
-        )
+        if history is None:
+            seed = secrets.randbelow(2**31) if seed is None else int(seed)
+            history = History(iter_per_epoch=per_epoch, seed=seed)
+        elif history.seed is None or (seed is not None and seed != history.seed):
+            raise InputError(f"history of seed {history.seed} cannot continue with seed {seed}")
+        seed = history.seed
         xp = get_array_module(x_train)
-        losses = xp.empty(iters_num, dtype=np.float64)
-        history = History(iter_per_epoch=per_epoch)
+        length = chunk_length(batch_size)
+        losses = xp.empty(length, dtype=np.float64)  # this chunk's, read at evaluations
 
         start = time.perf_counter()
-        checked = 0  # losses[:checked] are known finite
-        bar = tqdm(range(iters_num), disable=None if progress is None else not progress,
+        i = history.iterations
+        bar = tqdm(total=iters_num, initial=i, disable=None if progress is None else not progress,
                    unit="it", leave=False)
-        with _blas_quiet(grad == "numerical" and device.kind == "cpu"):
-            for i in bar:
-                batch_mask = batches[i]
-                x_batch = x_train[batch_mask]
-                t_batch = t_train[batch_mask]
-                if grad == "backprop":
-                    loss, grads = network.loss_and_gradient(x_batch, t_batch)
-                else:
-                    grads = network.numerical_gradient(x_batch, t_batch, method="fused")
-                    loss = network.loss(x_batch, t_batch)
-                for key in PARAM_NAMES:
-                    network.params[key] -= learning_rate * grads[key]
-                losses[i] = loss
-
-                if i % per_epoch == 0:
-                    checked = _check_finite(losses, checked, i + 1, learning_rate)
-                    train_acc = network.accuracy(x_train, t_train)
-                    test_acc = network.accuracy(x_test, t_test)
-                    history.train_acc_list.append(train_acc)
-                    history.test_acc_list.append(test_acc)
-                    history.eval_iterations.append(i)
-                    if on_epoch is not None:
-                        on_epoch(i, train_acc, test_acc)
-        _check_finite(losses, checked, iters_num, learning_rate)
-        synchronize(device)
-        history.wall_time_s = time.perf_counter() - start
-        history.train_loss_list = asnumpy(losses).tolist()
+        step = network._loss_and_gradient if grad == "backprop" else _numerical_step(network)
+        try:
+            while i < iters_num:
+                chunk, first = divmod(i, length)
+                batches = to_device(batch_indices(seed, chunk, batch_size, train_size), device)
+                end = min(iters_num, (chunk + 1) * length)
+                done = first  # losses[done:] of this chunk are not yet in the history
+                while i < end:
+                    batch_mask = batches[i - chunk * length]
+                    loss, grads = step(x_train[batch_mask], t_train[batch_mask])
+                    for key in PARAM_NAMES:
+                        network.params[key] -= learning_rate * grads[key]
+                    losses[i - chunk * length] = loss
+                    i += 1
+                    bar.update()
+                    evaluate = (i - 1) % per_epoch == 0
+                    if evaluate:
+                        done = _log_losses(history, losses, done, i - chunk * length,
+                                           chunk * length, learning_rate)
+                        history.iterations = i
+                        train_acc = network._accuracy(x_train, t_train)
+                        test_acc = network._accuracy(x_test, t_test)
+                        history.train_acc_list.append(train_acc)
+                        history.test_acc_list.append(test_acc)
+                        history.eval_iterations.append(i - 1)
+                        if on_epoch is not None:
+                            on_epoch(i - 1, train_acc, test_acc)
+                    stopping = stop is not None and stop()
+                    due = checkpoint_every is not None and i % checkpoint_every == 0
+                    if stopping or (on_checkpoint is not None and (evaluate or due)):
+                        done = _log_losses(history, losses, done, i - chunk * length,
+                                           chunk * length, learning_rate)
+                        history.iterations = i
+                        if on_checkpoint is not None and (evaluate or due):
+                            on_checkpoint(history)
+                    if stopping:
+                        return history
+                _log_losses(history, losses, done, end - chunk * length,
+                            chunk * length, learning_rate)
+                history.iterations = i
+        finally:
+            bar.close()
+            synchronize(device)
+            history.wall_time_s += time.perf_counter() - start
     return history
 
 
-def _blas_quiet(quiet: bool) -> contextlib.AbstractContextManager:
-    """One BLAS thread while the parallel Numba gradient trains on the CPU.
+def _numerical_step(network: TwoLayerNet) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
+    def step(x: Any, labels: Any) -> tuple[Any, dict[str, Any]]:
+        grads = network._numerical_gradient(x, labels)
+        return network._loss(x, labels), grads
 
-    Idle OpenBLAS workers spin for a while after each matrix product and take the cores
-    Numba's threads need: the fused gradient then runs ~2.3x slower (measured on 2 cores).
+    return step
+
+
+def _log_losses(history: History, losses: Any, done: int, stop: int, offset: int,
+                learning_rate: float) -> int:
+    """Move ``losses[done:stop]`` into the history (one GPU wait); returns ``stop``.
+
+    Raises DivergenceError naming the first non-finite loss.
     """
-    if not quiet:
-        return contextlib.nullcontext()
-    return ThreadpoolController().limit(limits=1, user_api="blas")
+    if stop > done:
+        values = asnumpy(losses[done:stop])
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            i = offset + done + int(bad[0])
+            raise DivergenceError(
+                f"the loss became {values[bad[0]]} at iteration {i}: training diverged; try "
+                f"a smaller learning rate than {learning_rate:g} (e.g. {learning_rate / 10:g})"
+            )
+        history._add_losses(values)
+    return stop
+
+
+def _check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
+    """Refuse a batch whose one step would not fit in the device's memory."""
+    d, h, c = network.sizes
+    # x batch, hidden activations and their gradient, logits and theirs, indices
+    need = batch_size * ((d + 2 * h + 2 * c) * network.dtype.itemsize + 8)
+    have = device_memory_bytes(network.device)
+    if have and need > have // 2:
+        raise InputError(f"batch_size {batch_size} needs about {need / 2**30:.1f} GiB for one "
+                         f"step, more than half of the {have / 2**30:.1f} GiB of "
+                         f"{network.device}; use a smaller batch size")
 
 
 def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]:
     """(x, labels) as the net's dtype and integer labels on the net's device."""
     x = asnumpy(x)
-    t = asnumpy(t)
     if x.ndim != 2 or x.shape[1] != network.sizes[0]:
-        raise ValueError(
+        raise InputError(
             f"x_{name} has shape {x.shape} but the net expects (N, {network.sizes[0]}); "
             "load the data with flatten=True"
         )
+    if x.shape[0] == 0:
+        raise InputError(f"x_{name} has no samples; pass at least one")
     if not np.isfinite(x).all():
-        raise ValueError(f"x_{name} contains NaN or infinite values; clean the data first")
-    if t.ndim == 2:
-        t = t.argmax(axis=1)
-    if t.shape != (x.shape[0],):
-        raise ValueError(f"t_{name} has shape {t.shape} but x_{name} has {x.shape[0]} samples")
-    classes = network.sizes[2]
-    if t.size and (t.min() < 0 or t.max() >= classes):
-        raise ValueError(f"t_{name} has labels {t.min()}..{t.max()}, expected 0..{classes - 1}")
+        raise InputError(f"x_{name} contains NaN or infinite values; clean the data first")
+    t = inputs.labels(asnumpy(t), x.shape[0], network.sizes[2], name=f"t_{name}")
     return (
-        to_device(x.astype(network.dtype, copy=False), network.device),
-        to_device(t.astype(np.int64), network.device),
+        to_device(np.ascontiguousarray(x, dtype=network.dtype), network.device),
+        to_device(t, network.device),
     )
-
-
-def _check_finite(losses: Any, start: int, stop: int, learning_rate: float) -> int:
-    """Raise DivergenceError naming the first non-finite loss in ``losses[start:stop]``."""
-    bad = np.flatnonzero(~np.isfinite(asnumpy(losses[start:stop])))
-    if bad.size:
-        i = start + int(bad[0])
-        raise DivergenceError(
-            f"the loss became {asnumpy(losses[i])} at iteration {i}: training diverged; "
-            f"try a smaller learning rate than {learning_rate:g} (e.g. --lr {learning_rate / 10:g})"
-        )
-    return stop

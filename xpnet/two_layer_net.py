@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import fused
-from .backend import Device, get_array_module, parse_device, to_device
+from . import fused, inputs
+from .backend import Device, asnumpy, get_array_module, parse_device, to_device
+from .dataset.atomic import atomic_write
 from .functions import sigmoid, softmax
 from .gradient import numerical_gradient as generic_numerical_gradient
+from .inputs import InputError
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -35,16 +41,11 @@ class TwoLayerNet:
         dtype: Any = np.float64,
         device: str | Device | None = None,
     ) -> None:
-        for name, size in (
-            ("input_size", input_size),
-            ("hidden_size", hidden_size),
-            ("output_size", output_size),
-        ):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-                raise ValueError(f"{name} must be a positive integer, got {size!r}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        input_size = inputs.positive_int("input_size", input_size)
+        hidden_size = inputs.positive_int("hidden_size", hidden_size)
+        output_size = inputs.positive_int("output_size", output_size)
+        weight_init_std = inputs.positive_float("weight_init_std", weight_init_std)
+        self.dtype = inputs.float_dtype(dtype)
         self.device = parse_device(device)
         if seed is None:
             # The book's global generator, so a reader's np.random.seed() still applies.
@@ -66,10 +67,10 @@ class TwoLayerNet:
         d, h = self.params["W1"].shape
         return d, h, self.params["W2"].shape[1]
 
-    # -- checks -----------------------------------------------------------------------
+    # -- the input boundary: check and normalise once, then trust ---------------------
 
-    def _check_x(self, x: Any) -> Any:
-        """x as a (B, D) array of the net's dtype on the net's device, or a clear error.
+    def _x(self, x: Any) -> Any:
+        """x as a C-contiguous (B, D) array of the net's dtype on the net's device.
 
         Host arrays are moved to the net's device, so the book's loop, which slices NumPy
         arrays, runs unchanged on a GPU.
@@ -79,32 +80,21 @@ class TwoLayerNet:
         if x.ndim == 1:
             x = x.reshape(1, -1)
         if x.ndim != 2 or x.shape[1] != d:
-            raise ValueError(
+            raise InputError(
                 f"x has shape {tuple(x.shape)} but the net expects (batch, {d}) "
                 f"(input_size={d}); flatten images with load_mnist(flatten=True)"
             )
-        return x.astype(self.dtype, copy=False)
+        if x.shape[0] == 0:
+            raise InputError("x has no samples (shape (0, ...)): pass at least one")
+        if x.dtype.kind not in "biuf":
+            raise InputError(f"x has dtype {x.dtype}: pass numbers")
+        xp = get_array_module(x)
+        return xp.ascontiguousarray(x, dtype=self.dtype)
 
-    def _labels(self, t: Any, batch: int) -> Any:
-        """Integer labels (B,) from labels or one-hot (B, C); clear error on a mismatch."""
-        t = to_device(t, self.device)
-        xp = get_array_module(t)
-        c = self.sizes[2]
-        if t.ndim == 2 and t.shape == (batch, c):
-            return t.argmax(axis=1)
-        if t.ndim == 1 and t.shape[0] == batch:
-            if not xp.issubdtype(t.dtype, xp.integer):
-                if not (xp is np and np.issubdtype(t.dtype, np.floating)
-                        and np.all(t == np.round(t))):
-                    raise ValueError(f"labels must be integers, got dtype {t.dtype}")
-                t = t.astype(np.intp)  # whole-number floats, e.g. labels read from a CSV
-            if xp is np and t.size and (t.min() < 0 or t.max() >= c):
-                raise ValueError(f"labels must be in 0..{c - 1}, got {t.min()}..{t.max()}")
-            return t
-        raise ValueError(
-            f"t has shape {tuple(t.shape)} but x has {batch} samples: pass labels of shape "
-            f"({batch},) or one-hot of shape ({batch}, {c})"
-        )
+    def _xt(self, x: Any, t: Any) -> tuple[Any, Any]:
+        """(x, labels) in the trusted form: see ``_x`` and ``xpnet.inputs.labels``."""
+        x = self._x(x)
+        return x, inputs.labels(to_device(t, self.device), x.shape[0], self.sizes[2])
 
     # -- the book's API -----------------------------------------------------------------
 
@@ -115,7 +105,7 @@ class TwoLayerNet:
 
     def predict(self, x: Any) -> Any:
         """Class probabilities (B, C) for inputs x (B, D); a 1-D x gives (C,)."""
-        y = softmax(self._logits(self._check_x(x))[1])
+        y = softmax(self._logits(self._x(x))[1])
         return y.reshape(-1) if np.ndim(x) == 1 else y
 
     def loss(self, x: Any, t: Any) -> Any:
@@ -124,32 +114,15 @@ class TwoLayerNet:
         A scalar: a NumPy float, or a 0-d CuPy array that stays on the GPU until read.
         Computed by the fused softmax + cross-entropy kernel of the array's device.
         """
-        x = self._check_x(x)
-        return fused.cross_entropy(self._logits(x)[1], self._labels(t, x.shape[0]))
+        return self._loss(*self._xt(x, t))
 
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose argmax prediction equals the label (labels or one-hot)."""
-        x = self._check_x(x)
-        labels = self._labels(t, x.shape[0])
-        # argmax of the logits is argmax of softmax: skip the softmax.
-        hits = (self._logits(x)[1].argmax(axis=1) == labels).sum()
-        return float(hits) / x.shape[0]
+        return self._accuracy(*self._xt(x, t))
 
     def loss_and_gradient(self, x: Any, t: Any) -> tuple[Any, dict[str, Any]]:
         """Backprop: the loss and the gradient dict from one forward pass."""
-        x = self._check_x(x)
-        labels = self._labels(t, x.shape[0])
-        p = self.params
-        z1, a2 = self._logits(x)
-        loss, dy = fused.cross_entropy_with_grad(a2, labels)  # dy = (softmax - onehot) / B
-        da1 = (dy @ p["W2"].T) * ((1.0 - z1) * z1)
-        grads = {
-            "W1": x.T @ da1,
-            "b1": da1.sum(axis=0),
-            "W2": z1.T @ dy,
-            "b2": dy.sum(axis=0),
-        }
-        return loss, grads
+        return self._loss_and_gradient(*self._xt(x, t))
 
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
         """Backprop gradients ``{"W1", "b1", "W2", "b2"}``; t may be labels or one-hot."""
@@ -162,16 +135,142 @@ class TwoLayerNet:
         in float64 whatever the net's dtype. ``method="generic"``: the book's loop over
         every element through ``xpnet.gradient.numerical_gradient`` (slow; net's dtype).
         """
+        if method not in ("fused", "generic"):
+            raise InputError(f"method must be 'fused' or 'generic', got {method!r}")
+        x, labels = self._xt(x, t)
         if method == "fused":
-            x = self._check_x(x)
-            labels = self._labels(t, x.shape[0])
-            grads = fused.two_layer_numerical_gradient(
-                *(self.params[k] for k in PARAM_NAMES), x, labels
-            )
-            return dict(zip(PARAM_NAMES, grads, strict=True))
-        if method == "generic":
-            def loss_w(_: Any) -> Any:
-                return self.loss(x, t)
+            return self._numerical_gradient(x, labels)
 
-            return {k: generic_numerical_gradient(loss_w, self.params[k]) for k in PARAM_NAMES}
-        raise ValueError(f"method must be 'fused' or 'generic', got {method!r}")
+        def loss_w(_: Any) -> Any:
+            return self._loss(x, labels)
+
+        return {k: generic_numerical_gradient(loss_w, self.params[k]) for k in PARAM_NAMES}
+
+    # -- trusted internals: x and labels already passed the boundary --------------------
+
+    def _loss(self, x: Any, labels: Any) -> Any:
+        return fused.cross_entropy(self._logits(x)[1], labels)
+
+    def _accuracy(self, x: Any, labels: Any) -> float:
+        # argmax of the logits is argmax of softmax: skip the softmax.
+        hits = (self._logits(x)[1].argmax(axis=1) == labels).sum()
+        return float(hits) / x.shape[0]
+
+    def _loss_and_gradient(self, x: Any, labels: Any) -> tuple[Any, dict[str, Any]]:
+        p = self.params
+        z1, a2 = self._logits(x)
+        loss, dy = fused.cross_entropy_with_grad(a2, labels)  # dy = (softmax - onehot) / B
+        da1 = (dy @ p["W2"].T) * ((1.0 - z1) * z1)
+        grads = {
+            "W1": x.T @ da1,
+            "b1": da1.sum(axis=0),
+            "W2": z1.T @ dy,
+            "b2": dy.sum(axis=0),
+        }
+        return loss, grads
+
+    def _numerical_gradient(self, x: Any, labels: Any) -> dict[str, Any]:
+        grads = fused.two_layer_numerical_gradient(
+            *(self.params[k] for k in PARAM_NAMES), x, labels
+        )
+        return dict(zip(PARAM_NAMES, grads, strict=True))
+
+    # -- files ---------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the parameters to ``path`` as ``.npz`` (no pickle), atomically.
+
+        The file holds ``W1``, ``b1``, ``W2``, ``b2`` (host copies, the net's dtype) and a
+        ``format`` tag; sizes and dtype follow from the arrays. ``TwoLayerNet.load`` reads it.
+        """
+        save_params(path, {k: asnumpy(self.params[k]) for k in PARAM_NAMES})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *,
+             device: str | Device | None = None) -> TwoLayerNet:
+        """The net saved at ``path`` (by ``save`` or ``xpnet train``'s params.npz).
+
+        Raises ModelFileError, one line, if the file is missing, not an ``.npz``, or does
+        not hold a consistent float32/float64 TwoLayerNet.
+        """
+        arrays = read_params(path)
+        (d, h), c = arrays["W1"].shape, arrays["W2"].shape[1]
+        net = cls(d, h, c, seed=0, dtype=arrays["W1"].dtype, device=device)
+        net.params = {k: to_device(arrays[k], net.device) for k in PARAM_NAMES}
+        return net
+
+    def __repr__(self) -> str:
+        d, h, c = self.sizes
+        return (f"TwoLayerNet({d}, {h}, {c}, dtype={self.dtype.name}, device='{self.device}')"
+                " # chapter 4: affine-sigmoid-affine-softmax")
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for missing attributes. A chapter-5 script (layers, ReLU) run on
+        # this chapter-4 net must not train a different network without a word.
+        if name in ("layers", "lastLayer"):
+            raise AttributeError(
+                f"xpnet's TwoLayerNet is the book's chapter-4 network (sigmoid, no layer "
+                f"objects) and has no {name!r}: for chapter-5 scripts keep the book's "
+                "ch05/two_layer_net.py"
+            )
+        raise AttributeError(f"'TwoLayerNet' object has no attribute {name!r}")
+
+
+class ModelFileError(InputError):
+    """A saved model file is missing, damaged, or not a TwoLayerNet."""
+
+
+FILE_FORMAT = "xpnet-two-layer-net/1"
+
+
+def save_params(path: str | os.PathLike[str], params: Mapping[str, np.ndarray]) -> None:
+    """The file ``TwoLayerNet.save`` writes, from host arrays: the four and a format tag."""
+    arrays = {k: params[k] for k in PARAM_NAMES}
+    atomic_write(path, lambda f: np.savez(f, format=np.array(FILE_FORMAT), **arrays))
+
+
+def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The four parameter arrays of a TwoLayerNet ``.npz``, checked before use.
+
+    Array headers are read before any data, so a file claiming a huge shape is refused
+    without allocating it.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            headers = {}
+            for key in PARAM_NAMES:
+                with zf.open(f"{key}.npy") as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read_header(f)
+                headers[key] = (tuple(shape), np.dtype(dtype))
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such file; pass a params.npz written by xpnet "
+                             "train or TwoLayerNet.save") from None
+    except KeyError as err:
+        raise ModelFileError(f"{path}: not a TwoLayerNet file (no {err.args[0]})") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ModelFileError(f"{path}: not a readable .npz file ({message})") from None
+    (w1, dt), (b1, _), (w2, _), (b2, _) = (headers[k] for k in PARAM_NAMES)
+    if not (len(w1) == 2 and len(w2) == 2 and b1 == (w1[1],) and w2[0] == w1[1]
+            and b2 == (w2[1],) and min(*w1, *w2) > 0):
+        raise ModelFileError(f"{path}: inconsistent shapes W1 {w1}, b1 {b1}, W2 {w2}, b2 {b2}")
+    if dt not in (np.float32, np.float64) or any(headers[k][1] != dt for k in PARAM_NAMES):
+        raise ModelFileError(f"{path}: parameters must all be float32 or float64, got "
+                             + ", ".join(f"{k} {headers[k][1]}" for k in PARAM_NAMES))
+    if w1[0] * w1[1] + w2[0] * w2[1] > MAX_PARAMS:
+        raise ModelFileError(f"{path}: {w1} and {w2} weights are more than this loader "
+                             f"accepts ({MAX_PARAMS}); is it really a TwoLayerNet?")
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in PARAM_NAMES}
+    for key, value in arrays.items():
+        if not np.isfinite(value).all():
+            raise ModelFileError(f"{path}: {key} holds NaN or infinite values")
+    return arrays
+
+
+# 2**31 weights: 16 GiB in float64, beyond any network this chapter trains.
+MAX_PARAMS = 2**31
