@@ -1,33 +1,40 @@
 """Softmax fused with the book's cross-entropy error, on the CPU (Numba, parallel over rows).
 
-The loss is exactly the book's ``cross_entropy_error(softmax(logits), t)``::
+Row b's loss is exactly the book's ``cross_entropy_error(softmax(logits), t)`` term::
 
-    -sum_b log(softmax(logits)[b, t_b] + 1e-7) / B
+    -log(softmax(logits)[b, t_b] + DELTA)
 
 computed in float64 from the max-shifted logits, so huge logits (e.g. +-1000) are fine.
-Rows run in parallel for big batches (one thread below PARALLEL_MIN_SIZE logits); the
-per-row losses are summed serially in row order, so the result does not depend on the
-thread count.
+The book's mean loss is ``row_losses.sum() / B``. Rows run in parallel for big batches
+(one thread below PARALLEL_MIN_SIZE logits); each row is computed the same way on
+either path, so the result does not depend on the thread count.
+
+An inner layer: arguments are trusted (see ``softmax_cross_entropy``), not checked.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
-from ._checks import check_batch, check_float, labels_as_intp
-
-EPS = 1e-7  # the book's cross_entropy_error adds this inside the log; keep it exact
+DELTA = 1e-7  # the book's cross_entropy_error adds this inside the log; keep it exact
 
 
-def build_row_functions(jit: Callable[[Any], Any]) -> tuple[Any, Any]:
+class RowFunctions(NamedTuple):
+    """The per-row math, compiled for one target (CPU or CUDA)."""
+
+    row_loss: Any  # (logits, b, t) -> (loss, row max, softmax denominator)
+    row_grad: Any  # (logits, b, t, max, denominator, batch, dlogits) -> None
+
+
+def build_row_functions(jit: Callable[[Any], Any]) -> RowFunctions:
     """Compile the per-row math with ``jit``: ``njit`` here, ``cuda.jit(device=True)`` for CUDA.
 
-    Returns ``(row_loss, row_grad)``; one source for both targets keeps their numbers equal.
+    One source for both targets keeps their numbers equal.
     """
 
     @jit
@@ -42,7 +49,7 @@ def build_row_functions(jit: Callable[[Any], Any]) -> tuple[Any, Any]:
         for k in range(logits.shape[1]):
             s += math.exp(np.float64(logits[b, k]) - m)
         p = math.exp(np.float64(logits[b, t]) - m) / s
-        return -math.log(p + EPS), m, s
+        return -math.log(p + DELTA), m, s
 
     @jit
     def row_grad(logits, b, t, m, s, batch, dlogits):
@@ -53,84 +60,56 @@ def build_row_functions(jit: Callable[[Any], Any]) -> tuple[Any, Any]:
                 p -= 1.0
             dlogits[b, k] = p / batch
 
-    return row_loss, row_grad
+    return RowFunctions(row_loss, row_grad)
 
 
-_row_loss, _row_grad = build_row_functions(njit(cache=True, inline="always"))
+_cpu = build_row_functions(njit(cache=True, inline="always"))
+_row_loss = _cpu.row_loss
+_row_grad = _cpu.row_grad
 
 # Below this many logits one thread is faster: the rows are cheap, and waking Numba's
-# threads right after a NumPy matmul, while OpenBLAS's threads still spin, cost ~8 ms
-# instead of ~40 us on 2 cores (batch 100 x 10 classes).
+# threads right after a NumPy matmul, while OpenBLAS's threads still spin, costs far more
+# than a small batch's whole loss (figures in the README's benchmark section).
 PARALLEL_MIN_SIZE = 1 << 15
 
 
 @njit(cache=True, inline="always")
-def _ce_row(logits, labels, losses, dlogits, want_grad, b):
+def _ce_row(logits, labels, row_losses, dlogits, want_grad, b):
     loss, m, s = _row_loss(logits, b, labels[b])
-    losses[b] = loss
+    row_losses[b] = loss
     if want_grad:
         _row_grad(logits, b, labels[b], m, s, logits.shape[0], dlogits)
 
 
-@njit(cache=True)
-def _mean(losses):
-    total = 0.0
-    for v in losses:  # serial, in row order: deterministic whatever the threads did
-        total += v
-    return total / losses.size
-
-
 @njit(parallel=True, cache=True)
-def _ce_parallel(logits, labels, dlogits, want_grad):
-    losses = np.empty(logits.shape[0])
+def _ce_parallel(logits, labels, row_losses, dlogits, want_grad):
     for b in prange(logits.shape[0]):
-        _ce_row(logits, labels, losses, dlogits, want_grad, b)
-    return _mean(losses)
+        _ce_row(logits, labels, row_losses, dlogits, want_grad, b)
 
 
 @njit(cache=True)
-def _ce_serial(logits, labels, dlogits, want_grad):
-    losses = np.empty(logits.shape[0])
+def _ce_serial(logits, labels, row_losses, dlogits, want_grad):
     for b in range(logits.shape[0]):
-        _ce_row(logits, labels, losses, dlogits, want_grad, b)
-    return _mean(losses)
+        _ce_row(logits, labels, row_losses, dlogits, want_grad, b)
 
 
-def _ce(logits: np.ndarray, labels: np.ndarray, dlogits: np.ndarray, want_grad: bool) -> float:
-    kernel = _ce_parallel if logits.size >= PARALLEL_MIN_SIZE else _ce_serial
-    return kernel(logits, labels, dlogits, want_grad)
+def softmax_cross_entropy(
+    logits: np.ndarray,
+    labels: np.ndarray,
+    row_losses_out: np.ndarray,
+    dlogits_out: np.ndarray | None = None,
+) -> None:
+    """Per-row book losses, and optionally their gradient, into the ``_out`` arrays.
 
-
-def _prepare(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    check_float("logits", logits, ("B", "C"))
-    check_batch("logits", logits)
-    batch, classes = logits.shape
-    t = labels_as_intp("labels", labels, batch, classes)
-    return np.ascontiguousarray(logits), t
-
-
-def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The book's mean cross-entropy of ``softmax(logits)``, as a Python float.
-
-    logits: (B, C) float32 or float64. labels: (B,) integers in [0, C) of any int dtype,
-    or a (B, C) one-hot array (reduced by argmax, as the book does). Raises TypeError or
-    ValueError for a wrong dtype, shape or label value.
+    Trusted arguments (not checked): logits (B, C) float32/float64, B, C >= 1; labels
+    (B,) integers in [0, C) (an out-of-range label reads outside the row); row_losses_out
+    (B,) float64 receives -log(softmax(logits)[b, t_b] + DELTA), so the book's loss is
+    ``row_losses_out.sum() / B``; dlogits_out None or (B, C) in logits' dtype receives
+    (softmax(logits) - onehot(labels)) / B. The same call as ``kernels.cuda``'s, less
+    the stream.
     """
-    x, t = _prepare(logits, labels)
-    return _ce(x, t, np.empty((0, 0), x.dtype), False)
-
-
-def softmax_cross_entropy_backward(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """d loss / d logits = (softmax(logits) - onehot(labels)) / B, (B, C) in logits' dtype."""
-    _, dlogits = softmax_cross_entropy_with_grad(logits, labels)
-    return dlogits
-
-
-def softmax_cross_entropy_with_grad(
-    logits: np.ndarray, labels: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """Loss and its gradient w.r.t. the logits in one pass: ``(float, (B, C) logits' dtype)``."""
-    x, t = _prepare(logits, labels)
-    dlogits = np.empty_like(x)
-    loss = _ce(x, t, dlogits, True)
-    return loss, dlogits
+    want_grad = dlogits_out is not None
+    # without a gradient the kernel never touches its dlogits argument
+    dlogits = dlogits_out if want_grad else np.empty((0, 0), logits.dtype)
+    kernel = _ce_parallel if logits.size >= PARALLEL_MIN_SIZE else _ce_serial
+    kernel(logits, labels, row_losses_out, dlogits, want_grad)

@@ -1,28 +1,40 @@
 """The fused Numba kernels, picked by the array's device.
 
 ``kernels`` knows nothing of xpnet or CuPy: it takes NumPy arrays (CPU) or anything with
-``__cuda_array_interface__`` (CUDA). This module checks the arguments share a device and
-hands them to the right kernel, so NumPy in gives NumPy out and CuPy in gives CuPy out.
+``__cuda_array_interface__`` (CUDA). This module hands the arrays to the right kernel, so
+NumPy in gives NumPy out and CuPy in gives CuPy out.
+
+An inner layer: arguments arrive in the trusted form made by ``xpnet.inputs`` (logits
+(B, C) and x (B, D) float32/float64, parameters of x's dtype, labels (B,) intp in [0, C),
+all on one device) and are not checked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from . import kernels
-from .backend import device_of, get_array_module, is_cupy_array
+from .backend import get_array_module, is_cupy_array
+
+_blas_controller: ThreadpoolController | None = None
 
 
-def _same_device(**arrays: Any) -> None:
-    devices = {name: device_of(a) for name, a in arrays.items()}
-    if len(set(devices.values())) > 1:
-        where = ", ".join(f"{name} on {d}" for name, d in devices.items())
-        raise ValueError(
-            f"arrays are on different devices ({where}): move them to one device "
-            "with xpnet.backend.to_device"
-        )
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """BLAS on one thread while the parallel Numba gradient runs on the CPU.
+
+    Idle OpenBLAS workers spin for a while after each matrix product and take the cores
+    Numba's threads need, which slows the fused gradient severalfold (figures in the
+    README). The controller scans the loaded libraries, so it is made once; ``limit``
+    itself is cheap.
+    """
+    global _blas_controller
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def _stream(cupy: Any) -> Any:
@@ -40,28 +52,24 @@ def cross_entropy(logits: Any, labels: Any) -> Any:
 
     Returns a NumPy float64 scalar, or a 0-d CuPy array (no wait for the GPU).
     """
-    _same_device(logits=logits, labels=labels)
-    if is_cupy_array(logits):
-        return _cuda_cross_entropy(logits, labels, want_grad=False)[0]
-    return np.float64(kernels.softmax_cross_entropy(logits, labels))
+    return _cross_entropy(logits, labels, want_grad=False)[0]
 
 
 def cross_entropy_with_grad(logits: Any, labels: Any) -> tuple[Any, Any]:
     """``(loss, (softmax(logits) - onehot(labels)) / B)``; the gradient in logits' dtype."""
-    _same_device(logits=logits, labels=labels)
-    if is_cupy_array(logits):
-        return _cuda_cross_entropy(logits, labels, want_grad=True)
-    loss, dlogits = kernels.softmax_cross_entropy_with_grad(logits, labels)
-    return np.float64(loss), dlogits
+    return _cross_entropy(logits, labels, want_grad=True)
 
 
-def _cuda_cross_entropy(logits: Any, labels: Any, want_grad: bool) -> tuple[Any, Any]:
-    from .kernels import cuda as kcuda
+def _cross_entropy(logits: Any, labels: Any, want_grad: bool) -> tuple[Any, Any]:
+    xp = get_array_module(logits)
+    rows = xp.empty(logits.shape[0], dtype=np.float64)  # summed here: deterministic
+    dlogits = xp.empty_like(logits) if want_grad else None
+    if xp is np:
+        kernels.softmax_cross_entropy(logits, labels, rows, dlogits)
+    else:
+        from .kernels import cuda as kcuda
 
-    cupy = get_array_module(logits)
-    rows = cupy.empty(logits.shape[0], dtype=np.float64)  # summed here: deterministic
-    dlogits = cupy.empty_like(logits) if want_grad else None
-    kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(cupy))
+        kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(xp))
     return rows.sum() / logits.shape[0], dlogits
 
 
@@ -69,12 +77,13 @@ def two_layer_numerical_gradient(
     W1: Any, b1: Any, W2: Any, b2: Any, x: Any, labels: Any
 ) -> tuple[Any, Any, Any, Any]:
     """The book's central differences (h = 1e-4) of the TwoLayerNet loss, in float64."""
-    _same_device(W1=W1, b1=b1, W2=W2, b2=b2, x=x, labels=labels)
     if is_cupy_array(x):
         from .kernels import cuda as kcuda
 
         cupy = get_array_module(x)
-        grads = kcuda.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels,
-                                                   stream=_stream(cupy))
+        grads = kcuda.two_layer_numerical_gradient(
+            W1, b1, W2, b2, x, labels, stream=_stream(cupy)
+        )
         return tuple(cupy.asarray(g) for g in grads)
-    return kernels.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)
+    with _one_blas_thread():
+        return kernels.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)
