@@ -1,10 +1,24 @@
 """MNIST and Fashion-MNIST loaders with the book's ``load_mnist`` call, standalone (NumPy only).
 
-``from xpnet.dataset.mnist import load_mnist`` and ``from xpnet.dataset.fashion_mnist import
-load_fashion_mnist``. Files are looked up locally, downloaded from mirrors when missing
-(MD5-checked, atomic), validated, and cached as ``.npz``; see ``xpnet.dataset.source``.
+``load_dataset(name)`` returns a ``Dataset`` (raw uint8 arrays, class names, where the
+files were and how they were verified); ``from xpnet.dataset.mnist import load_mnist``
+and ``from xpnet.dataset.fashion_mnist import load_fashion_mnist`` keep the book's call.
+Files are looked up locally, downloaded from mirrors when missing (MD5-checked, atomic),
+recognised by their checksums, validated, and cached in the user cache folder; see
+``xpnet.dataset.source``.
 """
 
-from .errors import CorruptFileError, DataNotFoundError, DatasetError, DownloadError
+from .errors import (
+    CacheWarning,
+    CorruptFileError,
+    DataNotFoundError,
+    DatasetError,
+    DownloadError,
+    UnverifiedDataWarning,
+    WrongDatasetError,
+)
+from .source import Dataset, find_local, load_dataset
 
-__all__ = ["CorruptFileError", "DataNotFoundError", "DatasetError", "DownloadError"]
+__all__ = ["CacheWarning", "CorruptFileError", "DataNotFoundError", "Dataset", "DatasetError",
+           "DownloadError", "UnverifiedDataWarning", "WrongDatasetError", "find_local",
+           "load_dataset"]

@@ -1,7 +1,8 @@
 """Fashion-MNIST (Zalando): MNIST's format and sizes, ten kinds of clothing instead of digits.
 
 Besides the usual places it is found in Debian's ``/usr/share/datasets/fashion-mnist``
-(``apt-get install dataset-fashion-mnist``); see ``source.SYSTEM_DIRS``.
+(``apt-get install dataset-fashion-mnist``), whose recompressed files are recognised by
+their content; see ``source.SYSTEM_DIRS`` and ``specs.FASHION_MNIST``.
 """
 
 from __future__ import annotations
@@ -9,20 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .source import DatasetSpec, Split, load
+from .source import Split, convert, load_dataset
+from .specs import FASHION_MNIST
 
-FASHION_MNIST = DatasetSpec(
-    name="fashion-mnist",
-    title="Fashion-MNIST",
-    resources=(
-        ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-        ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-        ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
-    ),
-    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-    mirrors_env="XPNET_FASHION_MNIST_MIRRORS",
-)
+__all__ = ["FASHION_MNIST", "load_fashion_mnist"]
 
 
 def load_fashion_mnist(normalize: bool = True, flatten: bool = True,
@@ -34,5 +25,6 @@ def load_fashion_mnist(normalize: bool = True, flatten: bool = True,
     Same arrays and arguments as ``xpnet.dataset.mnist.load_mnist``; the mirror override
     variable is ``$XPNET_FASHION_MNIST_MIRRORS``.
     """
-    return load(FASHION_MNIST, normalize, flatten, one_hot_label,
-                data_dir=data_dir, download=download, mirrors=mirrors)
+    ds = load_dataset("fashion-mnist", data_dir=data_dir, download=download, mirrors=mirrors)
+    return (convert(ds.x_train, ds.t_train, normalize, flatten, one_hot_label),
+            convert(ds.x_test, ds.t_test, normalize, flatten, one_hot_label))

@@ -5,24 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .source import DatasetSpec, Split, load
+from .source import Split, convert, load_dataset
+from .specs import MNIST
 
-MNIST = DatasetSpec(
-    name="mnist",
-    title="MNIST",
-    resources=(
-        ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-        ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-        ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
-    ),
-    # yann.lecun.com answers 403 nowadays; torchvision's first mirror comes first.
-    mirrors=(
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
-    ),
-    mirrors_env="XPNET_MNIST_MIRRORS",
-)
+__all__ = ["MNIST", "load_mnist"]
 
 
 def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *,
@@ -32,9 +18,11 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
 
     Images are uint8 of shape (N, 784), or float32 in [0, 1] with ``normalize``, reshaped to
     (N, 1, 28, 28) without ``flatten``. Labels are uint8 of shape (N,), or float64 one-hot of
-    shape (N, 10) with ``one_hot_label``. ``data_dir``: a directory holding (or to receive)
+    shape (N, 10) with ``one_hot_label``. ``data_dir``: a folder holding (or to receive)
     the four files; ``download=False`` never touches the network; ``mirrors``: base URLs
-    tried in order (default: ``$XPNET_MNIST_MIRRORS``, comma-separated, else the built-in list).
+    tried in order (default: ``$XPNET_MNIST_MIRRORS``, comma-separated, else the built-in
+    list). See ``xpnet.dataset.load_dataset`` for the checks and errors.
     """
-    return load(MNIST, normalize, flatten, one_hot_label,
-                data_dir=data_dir, download=download, mirrors=mirrors)
+    ds = load_dataset("mnist", data_dir=data_dir, download=download, mirrors=mirrors)
+    return (convert(ds.x_train, ds.t_train, normalize, flatten, one_hot_label),
+            convert(ds.x_test, ds.t_test, normalize, flatten, one_hot_label))

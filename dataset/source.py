@@ -1,105 +1,142 @@
-"""Find, download, validate, cache and convert an MNIST-format dataset.
+"""Find, download, verify, cache and return an MNIST-format dataset.
 
-Directories searched, in order; the first holding all four files wins:
+Folders searched, in order; the first holding all four files wins:
 
 1. the ``data_dir`` argument (the files directly in it);
 2. ``$XPNET_DATA_DIR/<name>``;
 3. the user cache, ``$XDG_CACHE_HOME/xpnet/<name>`` (default ``~/.cache/xpnet/<name>``);
-4. read-only system directories (``SYSTEM_DIRS``), read in place.
+4. read-only system folders (``SYSTEM_DIRS``), read in place.
 
-Each file may be gzipped (official name) or plain IDX (name without ``.gz``). When none has
-them all, missing files are downloaded into the first of 1-3, MD5-checked against the
-official sums. The parsed arrays are cached as ``<name>.npz`` next to the files, or in the
-user cache when the files sit in a system or read-only directory.
+Each file may be gzipped (official name) or plain IDX (name without ``.gz``). When no
+folder has them all, the missing files are downloaded into the first of 1-3, MD5-checked.
+Files are recognised by their MD5s (see ``verify``): another dataset's files are refused,
+unknown ones load with an UnverifiedDataWarning. The parsed arrays are cached in the user
+cache folder only (see ``cache``); nothing is ever written into a folder the files were
+found in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import cache, idx
+from . import cache, idx, specs, verify
 from .download import download as fetch
-from .errors import CorruptFileError, DataNotFoundError, DownloadError
+from .errors import (
+    CacheWarning,
+    CorruptFileError,
+    DataNotFoundError,
+    DatasetError,
+    DownloadError,
+    UnverifiedDataWarning,
+)
+from .specs import DatasetSpec
 
 DATA_DIR_ENV = "XPNET_DATA_DIR"
 
-# Directories filled by distribution packages: read in place, never written, and validated
-# structurally only (Debian recompressed the .gz files, so official MD5s do not apply).
+# Folders filled by distribution packages: read in place, never written.
 SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
-    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),  # apt: dataset-fashion-mnist
+    "fashion-mnist": (Path("/usr/share/datasets/fashion-mnist"),),
 }
+SYSTEM_PACKAGES = {"fashion-mnist": "dataset-fashion-mnist"}  # Debian/Ubuntu, apt-get
 
 Split = tuple[np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Where a dataset comes from and how to check it."""
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A loaded dataset: raw validated arrays and where they came from.
 
-    name: str  # names directories and the cache file, e.g. "mnist"
-    title: str  # for messages, e.g. "MNIST"
-    # (file name, MD5 of the official file) for train images, train labels,
-    # test images, test labels, in that order.
-    resources: tuple[tuple[str, str], ...]
-    mirrors: tuple[str, ...]  # base URLs, tried in order
-    mirrors_env: str  # environment variable overriding ``mirrors`` (comma-separated)
+    Images are uint8 of shape (N, 784), labels uint8 of shape (N,) in 0..9.
+    """
 
-
-def load(spec: DatasetSpec, normalize: bool = True, flatten: bool = True,
-         one_hot_label: bool = False, *, data_dir: str | Path | None = None,
-         download: bool = True, mirrors: Sequence[str] | str | None = None,
-         ) -> tuple[Split, Split]:
-    """``(x_train, t_train), (x_test, t_test)`` converted as the book's ``load_mnist``."""
-    raw = load_raw(spec, data_dir=data_dir, download=download, mirrors=mirrors)
-    return (_convert(raw["x_train"], raw["t_train"], normalize, flatten, one_hot_label),
-            _convert(raw["x_test"], raw["t_test"], normalize, flatten, one_hot_label))
+    name: str  # "mnist" or "fashion-mnist"
+    title: str  # "MNIST" or "Fashion-MNIST"
+    class_names: tuple[str, ...]  # the 10 class names, by label
+    x_train: np.ndarray = field(repr=False)
+    t_train: np.ndarray = field(repr=False)
+    x_test: np.ndarray = field(repr=False)
+    t_test: np.ndarray = field(repr=False)
+    directory: Path  # the folder the files were read from
+    files: tuple[Path, ...]  # train images, train labels, test images, test labels
+    verified: str  # "official", "content" (recompressed official data) or "unverified"
+    cache: Path | None  # the cache file used or written; None if it could not be written
 
 
-def load_raw(spec: DatasetSpec, *, data_dir: str | Path | None = None, download: bool = True,
-             mirrors: Sequence[str] | str | None = None) -> dict[str, np.ndarray]:
-    """Validated uint8 arrays: x_train/x_test of shape (N, 784), t_train/t_test of shape (N,)."""
+def load_dataset(name: str, *, data_dir: str | Path | None = None, download: bool = True,
+                 mirrors: Sequence[str] | str | None = None) -> Dataset:
+    """Load ``name`` ("mnist" or "fashion-mnist"), downloading it if it is not here.
+
+    ``data_dir``: a folder holding (or to receive) the four files; ``download=False`` never
+    touches the network; ``mirrors``: base URLs tried in order (default: the dataset's
+    environment variable, comma-separated, else the built-in list). Raises a DatasetError
+    subclass: DataNotFoundError, DownloadError, CorruptFileError, WrongDatasetError.
+    """
+    return load_spec(_spec(name), data_dir=data_dir, download=download, mirrors=mirrors)
+
+
+def find_local(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The first searched folder holding all four files of ``name``; no download, no reading."""
+    found = _locate(_spec(name), search_dirs(_spec(name), data_dir))
+    return found[0] if found else None
+
+
+def load_spec(spec: DatasetSpec, *, data_dir: str | Path | None = None,
+              download: bool = True, mirrors: Sequence[str] | str | None = None) -> Dataset:
+    """``load_dataset`` for any spec (tests use toy ones)."""
     dirs = search_dirs(spec, data_dir)
-    names = [name for name, _ in spec.resources]
-    for directory in dirs:
-        found = [_find(directory, name) for name in names]
-        if all(found):
-            paths = [p for p in found if p is not None]
-            break
+    if data_dir is not None and dirs[0].exists() and not dirs[0].is_dir():
+        # An explicit choice that cannot hold the files must not fall through to others.
+        raise DataNotFoundError(f"data_dir {dirs[0]} is a file, not a folder; pass the folder "
+                                f"that holds (or should receive) the four IDX files",
+                                dataset=spec.name, searched=dirs)
+    found = _locate(spec, dirs)
+    if found:
+        directory, paths = found
+    elif not download:
+        raise DataNotFoundError(_not_found(spec, data_dir, "downloading is off"),
+                                dataset=spec.name, searched=dirs)
     else:
-        if not download:
-            raise DataNotFoundError(_not_found(spec, dirs))
         directory = dirs[0]
-        try:
-            paths = _download_missing(spec, directory, _mirrors(spec, mirrors))
-        except DownloadError as exc:
-            # Offline is the usual cause: say where we looked and every way out.
-            raise DownloadError(f"{exc}; {_not_found(spec, dirs, offline=True)}") from exc
+        paths = _download_missing(spec, directory, _mirrors(spec, mirrors), data_dir, dirs)
 
-    system = directory in SYSTEM_DIRS.get(spec.name, ())
-    own = not system and os.access(directory, os.W_OK)
-    cache_path = (directory if own else user_cache_dir(spec.name)) / f"{spec.name}.npz"
-    stamp = cache.fingerprint(paths)
-    arrays = cache.load(cache_path, stamp)
-    if arrays is None:
+    known = [spec, *specs.SPECS.values()]
+    cache_path: Path | None = cache.path_for(user_cache_dir(spec.name), spec.name, paths)
+    stamp = cache.stamp(paths, verify.checks_id(known))
+    hit = cache.load(cache_path, stamp)
+    if hit is not None:
+        arrays, verified = hit
+    else:
+        system = directory in SYSTEM_DIRS.get(spec.name, ())
         remedy = ("reinstall the system package that provides it (dpkg -S names it)" if system
                   else idx.REDOWNLOAD)
-        arrays = _parse(paths, remedy)
-        cache.save(cache_path, arrays, stamp)
-    return arrays
+        files = _parse(paths, remedy)
+        verified = verify.verify(spec, files, known, directory)
+        arrays = dict(zip(cache.KEYS, (f.array for f in files), strict=True))
+        try:
+            cache.save(cache_path, arrays, stamp, verified)
+        except OSError as exc:
+            warnings.warn(f"cannot write the dataset cache {cache_path} "
+                          f"({exc.strerror or exc}); loading without it",
+                          CacheWarning, stacklevel=3)
+            cache_path = None
+    if verified == verify.UNVERIFIED:
+        warnings.warn(f"the {spec.title} files in {directory} match no known checksum; "
+                      f"loading them unverified", UnverifiedDataWarning, stacklevel=3)
+    return Dataset(name=spec.name, title=spec.title, class_names=spec.class_names,
+                   **arrays, directory=directory, files=tuple(paths), verified=verified,
+                   cache=cache_path)
 
 
 def search_dirs(spec: DatasetSpec, data_dir: str | Path | None = None) -> list[Path]:
-    """The directories searched for ``spec``'s files, in order (see the module docstring)."""
+    """The folders searched for ``spec``'s files, in order (see the module docstring)."""
     dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
-    if dirs and dirs[0].exists() and not dirs[0].is_dir():
-        # An explicit choice that cannot hold the files must not fall through to others.
-        raise DataNotFoundError(f"data_dir {dirs[0]} is a file, not a directory; pass the "
-                                f"directory that holds (or should receive) the IDX files")
     if os.environ.get(DATA_DIR_ENV):
         dirs.append(Path(os.environ[DATA_DIR_ENV]).expanduser() / spec.name)
     dirs.append(user_cache_dir(spec.name))
@@ -113,6 +150,38 @@ def user_cache_dir(name: str) -> Path:
     # The XDG spec says to ignore a relative path.
     root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
     return root / "xpnet" / name
+
+
+def convert(x: np.ndarray, t: np.ndarray, normalize: bool, flatten: bool,
+            one_hot_label: bool) -> Split:
+    """The book's conversions of one split: float32 / 255, one-hot float64, (N, 1, 28, 28)."""
+    # Same steps, dtypes and order as the book's load_mnist.
+    if normalize:
+        x = x.astype(np.float32)
+        x /= 255.0
+    if one_hot_label:
+        one_hot = np.zeros((t.size, 10))
+        one_hot[np.arange(t.size), t] = 1
+        t = one_hot
+    if not flatten:
+        x = x.reshape(-1, 1, 28, 28)
+    return x, t
+
+
+def _spec(name: str) -> DatasetSpec:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in specs.SPECS:
+        raise DatasetError(f"unknown dataset {name!r}; choose one of "
+                           f"{', '.join(specs.SPECS)}")
+    return specs.SPECS[key]
+
+
+def _locate(spec: DatasetSpec, dirs: Sequence[Path]) -> tuple[Path, list[Path]] | None:
+    for directory in dirs:
+        found = [_find(directory, name) for name in spec.files]
+        if all(found):
+            return directory, [p for p in found if p is not None]
+    return None
 
 
 def _find(directory: Path, name: str) -> Path | None:
@@ -130,52 +199,60 @@ def _mirrors(spec: DatasetSpec, mirrors: Sequence[str] | str | None) -> list[str
     return [m.strip() for m in mirrors if m.strip()]
 
 
-def _download_missing(spec: DatasetSpec, directory: Path, mirrors: list[str]) -> list[Path]:
+def _download_missing(spec: DatasetSpec, directory: Path, mirrors: list[str],
+                      data_dir: str | Path | None, dirs: list[Path]) -> list[Path]:
+    # Folders made for this download go again if it fails before storing anything in them.
+    created = [d for d in (directory, *directory.parents) if not d.exists()]
+    fix = f"set data_dir or {DATA_DIR_ENV} to a writable folder"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DownloadError(f"cannot create {directory} ({exc.strerror}); pass a writable "
-                            f"--data-dir or set {DATA_DIR_ENV}") from exc
-    if not os.access(directory, os.W_OK):
-        raise DownloadError(f"cannot download into {directory}: not writable; pass a writable "
-                            f"--data-dir or set {DATA_DIR_ENV}")
-    return [_find(directory, name) or fetch(name, md5, mirrors, directory)
-            for name, md5 in spec.resources]
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DownloadError(f"cannot create {directory} to download {spec.title} into "
+                                f"({exc.strerror}); {fix}",
+                                dataset=spec.name, searched=dirs) from exc
+        if not os.access(directory, os.W_OK):
+            raise DownloadError(f"cannot download {spec.title} into {directory}: not "
+                                f"writable; {fix}", dataset=spec.name, searched=dirs)
+        try:
+            return [_find(directory, name) or fetch(name, md5, mirrors, directory)
+                    for name, md5 in spec.resources]
+        except DownloadError as exc:
+            raise DownloadError(
+                _not_found(spec, data_dir, "could not be downloaded (no network?)"),
+                dataset=spec.name, searched=dirs, details=exc.details) from exc
+    except BaseException:
+        for d in created:  # deepest first; rmdir refuses a folder that holds anything
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
 
 
-def _parse(paths: Sequence[Path], remedy: str) -> dict[str, np.ndarray]:
-    arrays = {}
-    for split, images, labels in (("train", paths[0], paths[1]), ("test", paths[2], paths[3])):
-        x = idx.read_images(images, remedy)
-        t = idx.read_labels(labels, remedy)
-        if len(x) != len(t):
-            raise CorruptFileError(f"{images} holds {len(x)} images but {labels} holds {len(t)} "
-                                   f"labels; {remedy.replace(' it', ' them')}", path=images)
-        arrays[f"x_{split}"], arrays[f"t_{split}"] = x, t
-    return arrays
+def _parse(paths: Sequence[Path], remedy: str) -> list[idx.IdxFile]:
+    files = []
+    for images, labels in ((paths[0], paths[1]), (paths[2], paths[3])):
+        x = idx.read(images, idx.IMAGES_MAGIC, remedy)
+        t = idx.read(labels, idx.LABELS_MAGIC, remedy)
+        if len(x.array) != len(t.array):
+            raise CorruptFileError(f"{images} holds {len(x.array)} images but {labels} holds "
+                                   f"{len(t.array)} labels; {remedy.replace(' it', ' them')}",
+                                   path=images)
+        files += [x, t]
+    return files
 
 
-def _convert(x: np.ndarray, t: np.ndarray, normalize: bool, flatten: bool,
-             one_hot_label: bool) -> Split:
-    # Same steps, dtypes and order as the book's load_mnist.
-    if normalize:
-        x = x.astype(np.float32)
-        x /= 255.0
-    if one_hot_label:
-        one_hot = np.zeros((t.size, 10))
-        one_hot[np.arange(t.size), t] = 1
-        t = one_hot
-    if not flatten:
-        x = x.reshape(-1, 1, 28, 28)
-    return x, t
-
-
-def _not_found(spec: DatasetSpec, dirs: Sequence[Path], offline: bool = False) -> str:
-    names = ", ".join(name for name, _ in spec.resources)
-    where = ", ".join(str(d) for d in dirs)
-    state = "no copy found" if offline else "not found and downloading is off"
-    return (f"{spec.title} {state}: looked for {names} "
-            f"(or the same without .gz) in {where}; put the files in a directory and pass "
-            f"--data-dir DIR, or set {DATA_DIR_ENV} (files in ${DATA_DIR_ENV}/{spec.name}), "
-            f"{'or' if offline else 'or allow downloading, or'} apt-get install "
-            f"dataset-fashion-mnist and use --dataset fashion-mnist")
+def _not_found(spec: DatasetSpec, data_dir: str | Path | None, why: str) -> str:
+    """One line: what is missing, then only the ways out that apply here."""
+    parts = [f"{spec.title} is not on this machine and {why}.",
+             f"Put {', '.join(spec.files)} in data_dir or ${DATA_DIR_ENV}/{spec.name}"
+             + (f", or set {spec.mirrors_env}." if why.startswith("could") else
+                ", or allow downloading.")]
+    package = SYSTEM_PACKAGES.get(spec.name)
+    if package and not any(d.is_dir() for d in SYSTEM_DIRS.get(spec.name, ())):
+        parts.append(f"Or apt-get install {package}.")
+    for other in specs.SPECS.values():
+        if other.name != spec.name:
+            if find_local(other.name, data_dir) is not None:  # where: the CLI can ask
+                parts.append(f"{other.title} is on this machine: {other.how_to_load()} "
+                             f"reads it.")
+    return " ".join(parts)

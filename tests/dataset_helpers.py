@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from xpnet.dataset import download, source
-from xpnet.dataset.source import DatasetSpec
+from xpnet.dataset.specs import DatasetSpec
 
 FILES = (
     "train-images-idx3-ubyte.gz",
@@ -82,10 +82,22 @@ def write_files(directory: Path, blobs: dict[str, bytes], names: tuple[str, ...]
 
 
 def toy_spec(blobs: dict[str, bytes], name: str = "toy") -> DatasetSpec:
-    """A DatasetSpec whose MD5s are those of ``blobs``, with no built-in mirrors."""
+    """A DatasetSpec whose MD5s (file and content) are those of ``blobs``, no mirrors."""
     resources = tuple((f, hashlib.md5(blobs[f]).hexdigest()) for f in FILES)
+    content = tuple(hashlib.md5(gzip.decompress(blobs[f])).hexdigest() for f in FILES)
     return DatasetSpec(name=name, title=name.title(), resources=resources, mirrors=(),
-                       mirrors_env=f"XPNET_{name.upper()}_MIRRORS")
+                       mirrors_env=f"XPNET_{name.upper()}_MIRRORS", content_md5=content)
+
+
+def load_raw(spec: DatasetSpec, **kwargs: object) -> dict[str, np.ndarray]:
+    """The four raw arrays of ``source.load_spec(spec, **kwargs)`` by KEYS."""
+    ds = source.load_spec(spec, **kwargs)
+    return {key: getattr(ds, key) for key in KEYS}
+
+
+def cache_files(tmp_path: Path, name: str = "toy") -> list[Path]:
+    """The .npz caches under the isolated user cache folder of dataset ``name``."""
+    return sorted((tmp_path / "xdg-cache" / "xpnet" / name).glob("*.npz"))
 
 
 def flat(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -112,15 +124,29 @@ def mirror_server(blobs: dict[str, bytes]) -> Iterator[tuple[str, list[tuple[str
     The first path component picks the behaviour of that "mirror":
     ``good/``: the file; ``forbidden/``: HTTP 403; ``corrupt/``: the file with one byte
     changed; ``drop/``: Content-Length of the whole file, half of it, then close;
-    ``stall/``: headers, then silence for 2 s.
+    ``stall/``: headers, then silence for 2 s; ``trickle/``: the file one byte every
+    50 ms (at most 100 bytes); ``endless/``: no Content-Length, zeros in 64 KiB chunks
+    until the client hangs up (at most 1000 chunks).
     """
     requests: list[tuple[str, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            try:
+                self._serve()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up on a mirror: what these modes are for
+
+        def _serve(self) -> None:
             requests.append((self.path, self.headers.get("User-Agent", "")))
             mode, _, name = self.path.strip("/").partition("/")
             body = blobs.get(name)
+            if mode == "endless":
+                self.send_response(200)
+                self.end_headers()
+                for _ in range(1000):
+                    self.wfile.write(bytes(1 << 16))
+                return
             if mode == "forbidden" or body is None:
                 self.send_error(403 if body is not None else 404)
                 return
@@ -132,6 +158,11 @@ def mirror_server(blobs: dict[str, bytes]) -> Iterator[tuple[str, list[tuple[str
             if mode == "drop":
                 self.wfile.write(body[: len(body) // 2])
                 self.close_connection = True
+            elif mode == "trickle":
+                for byte in body[:100]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
             elif mode == "stall":
                 self.wfile.flush()
                 time.sleep(2)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,14 +19,21 @@ from dataset_helpers import (
     flat,
     isolate,
     listing,
+    load_raw,
     make_arrays,
     mirror_server,
     toy_spec,
     write_files,
 )
-from xpnet.dataset import DataNotFoundError, DatasetError, DownloadError, download, mnist
+from xpnet.dataset import (
+    DataNotFoundError,
+    DatasetError,
+    DownloadError,
+    download,
+    source,
+    specs,
+)
 from xpnet.dataset.mnist import load_mnist
-from xpnet.dataset.source import load_raw
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,7 +68,7 @@ def test_mirrors_tried_in_order_until_a_good_copy(tmp_path: Path, server) -> Non
         f"/{mirror}/{name}" for name in FILES for mirror in ("forbidden", "corrupt", "good")
     ]
     assert all(agent.startswith("Mozilla/5.0") for _, agent in requests)
-    assert listing(data) == sorted([*FILES, "toy.npz"])
+    assert listing(data) == sorted(FILES)
     for name in FILES:
         assert (data / name).read_bytes() == BLOBS[name]
         assert (data / name).stat().st_mode & 0o777 == 0o644
@@ -71,21 +80,22 @@ def test_all_mirrors_bad_lists_each_and_leaves_nothing(tmp_path: Path, server) -
     mirrors = [f"{base}/forbidden/", f"{base}/corrupt/", f"{base}/drop/"]
     with pytest.raises(DownloadError) as info:
         load_raw(SPEC, data_dir=data, mirrors=mirrors)
-    message = str(info.value)
+    err = info.value
     size = len(BLOBS[FILES[0]])
-    assert message.startswith(
-        f"could not download {FILES[0]}: "
-        f"{base}/forbidden/{FILES[0]} (HTTP 403 Forbidden); "
+    assert err.details == (
+        f"{base}/forbidden/{FILES[0]} (HTTP 403 Forbidden)",
         f"{base}/corrupt/{FILES[0]} (MD5 {_md5_of_corrupt(FILES[0])}, "
-        f"expected {SPEC.resources[0][1]}); "
-        f"{base}/drop/{FILES[0]} (connection dropped after {size // 2} of {size} bytes); "
-        f"Toy no copy found: looked for {FILES[0]}"
+        f"expected {SPEC.resources[0][1]})",
+        f"{base}/drop/{FILES[0]} (connection dropped after {size // 2} of {size} bytes)",
     )
-    for way_out in ("--data-dir", "XPNET_DATA_DIR", "apt-get install dataset-fashion-mnist"):
-        assert way_out in message
-    assert "\n" not in message
-    assert isinstance(info.value, DatasetError) and isinstance(info.value, OSError)
-    assert listing(data) == []
+    message = str(err)
+    assert message == (
+        "Toy is not on this machine and could not be downloaded (no network?). "
+        f"Put {', '.join(FILES)} in data_dir or $XPNET_DATA_DIR/toy, or set XPNET_TOY_MIRRORS.")
+    assert err.dataset == "toy"
+    assert err.searched == (data, tmp_path / "xdg-cache" / "xpnet" / "toy")
+    assert isinstance(err, DatasetError) and isinstance(err, OSError)
+    assert not data.exists()  # created for the download, removed as nothing came
 
 
 def _md5_of_corrupt(name: str) -> str:
@@ -95,9 +105,11 @@ def _md5_of_corrupt(name: str) -> str:
 
 def test_dropped_connection_leaves_nothing(tmp_path: Path, server) -> None:
     base, _ = server
-    with pytest.raises(DownloadError, match="connection dropped after"):
+    (tmp_path / "data").mkdir()
+    with pytest.raises(DownloadError) as info:
         load_raw(SPEC, data_dir=tmp_path / "data", mirrors=[f"{base}/drop/"])
-    assert listing(tmp_path / "data") == []
+    assert "connection dropped after" in info.value.details[0]
+    assert listing(tmp_path / "data") == []  # a folder that was there stays
     assert not list(tmp_path.rglob("*.npz"))
 
 
@@ -117,10 +129,11 @@ def test_closed_port_is_a_one_line_download_error(tmp_path: Path) -> None:
     with pytest.raises(DownloadError) as info:
         load_raw(SPEC, data_dir=tmp_path / "data", mirrors=[url])
     message = str(info.value)
-    assert "\n" not in message
-    assert message.startswith(f"could not download {FILES[0]}: {url}{FILES[0]} (")
-    assert "refused" in message
-    assert listing(tmp_path / "data") == []
+    assert "\n" not in message and len(message) < 250
+    assert message.startswith("Toy is not on this machine and could not be downloaded")
+    [detail] = info.value.details
+    assert detail.startswith(f"{url}{FILES[0]} (") and "refused" in detail
+    assert not (tmp_path / "data").exists()
 
 
 def test_interrupt_mid_download_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
@@ -145,8 +158,8 @@ def test_only_missing_files_are_downloaded(tmp_path: Path, server) -> None:
 def test_mirror_env_var_overrides_builtin_mirrors(tmp_path: Path, server,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     base, requests = server
-    monkeypatch.setattr(mnist, "MNIST", dataclasses.replace(mnist.MNIST,
-                                                            resources=SPEC.resources))
+    monkeypatch.setitem(specs.SPECS, "mnist",
+                        dataclasses.replace(specs.MNIST, resources=SPEC.resources))
     monkeypatch.setenv("XPNET_MNIST_MIRRORS", f" {base}/forbidden/ , {base}/good ")
     (x, t), (xt, tt) = load_mnist(normalize=False, data_dir=tmp_path / "data")
     np.testing.assert_array_equal(x, flat(ARRAYS)["x_train"])
@@ -167,13 +180,15 @@ def test_downloads_go_to_xpnet_data_dir_then_user_cache(tmp_path: Path, server,
     base, _ = server
     monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "env"))
     load_raw(SPEC, mirrors=[f"{base}/good/"])
-    assert listing(tmp_path / "env" / "toy") == sorted([*FILES, "toy.npz"])
+    assert listing(tmp_path / "env" / "toy") == sorted(FILES)  # the cache goes elsewhere
 
     monkeypatch.delenv("XPNET_DATA_DIR")
-    monkeypatch.setattr(mnist, "MNIST", dataclasses.replace(mnist.MNIST,
-                                                            resources=SPEC.resources))
+    monkeypatch.setitem(specs.SPECS, "mnist",
+                        dataclasses.replace(specs.MNIST, resources=SPEC.resources))
     load_mnist(mirrors=[f"{base}/good/"])
-    assert listing(tmp_path / "xdg-cache" / "xpnet" / "mnist") == sorted([*FILES, "mnist.npz"])
+    [cache] = [name for name in listing(tmp_path / "xdg-cache" / "xpnet" / "mnist")
+               if name not in FILES]
+    assert cache.startswith("mnist-") and cache.endswith(".npz")
 
 
 def test_download_false_never_touches_the_network(tmp_path: Path, server,
@@ -191,8 +206,10 @@ def test_download_false_never_touches_the_network(tmp_path: Path, server,
 def test_unwritable_target_is_a_download_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(DownloadError, match="cannot create .*; pass a writable --data-dir"):
+    with pytest.raises(DownloadError, match="cannot create .*; set data_dir or XPNET_DATA_DIR "
+                                            "to a writable folder$") as info:
         load_raw(SPEC, data_dir=blocker / "data", mirrors=["http://127.0.0.1:1/"])
+    assert "--" not in str(info.value)
 
 
 class _Terminal(io.StringIO):
@@ -211,5 +228,124 @@ def test_progress_bar_only_on_a_terminal(tmp_path: Path, server,
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     download.download(FILES[0], md5, [f"{base}/good/"], tmp_path)
+    shown = terminal.getvalue()
     size = len(BLOBS[FILES[0]])
-    assert terminal.getvalue() == f"\r{FILES[0]} [{'#' * 30}] 100% {size / 1e6:.1f} MB\n"
+    assert f"\r{FILES[0]}: 100%" in shown and f"{size / 1024:.1f}k/{size / 1024:.1f}k" in shown
+
+
+def test_trickling_mirror_fails_at_the_deadline_and_the_next_is_used(
+        tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:
+    base, requests = server
+    monkeypatch.setattr(download, "TIMEOUT_S", 1.0)  # each byte comes well within it
+    monkeypatch.setattr(download, "DEADLINE_S", 0.3)
+    raw = load_raw(SPEC, data_dir=tmp_path / "data",
+                   mirrors=[f"{base}/trickle/", f"{base}/good/"])
+    assert_loaded(raw)
+    assert [p for p, _ in requests][:2] == [f"/trickle/{FILES[0]}", f"/good/{FILES[0]}"]
+    assert listing(tmp_path / "data") == sorted(FILES)
+
+
+def test_deadline_is_in_the_details(tmp_path: Path, server,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    base, _ = server
+    monkeypatch.setattr(download, "DEADLINE_S", 0.2)
+    with pytest.raises(DownloadError) as info:
+        download.download(FILES[1], SPEC.resources[1][1], [f"{base}/trickle/"], tmp_path)
+    [detail] = info.value.details
+    assert detail.startswith(f"{base}/trickle/{FILES[1]} (not done after 0.2 s (")
+    assert listing(tmp_path) == []
+
+
+def test_endless_body_stops_at_the_size_limit(tmp_path: Path, server,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    base, requests = server
+    monkeypatch.setattr(download, "MAX_BYTES", 300_000)
+    with pytest.raises(DownloadError) as info:
+        download.download(FILES[0], SPEC.resources[0][1], [f"{base}/endless/"], tmp_path)
+    assert info.value.details == (
+        f"{base}/endless/{FILES[0]} (more than the 300000 bytes allowed)",)
+    assert listing(tmp_path) == []  # the .part file is gone
+
+
+def test_announced_size_over_the_limit_is_refused_at_once(
+        tmp_path: Path, server, monkeypatch: pytest.MonkeyPatch) -> None:
+    base, _ = server
+    monkeypatch.setattr(download, "MAX_BYTES", 1000)
+    size = len(BLOBS[FILES[0]])
+    with pytest.raises(DownloadError) as info:
+        download.download(FILES[0], SPEC.resources[0][1], [f"{base}/good/"], tmp_path)
+    assert info.value.details == (
+        f"{base}/good/{FILES[0]} ({size} bytes announced, more than the 1000 allowed)",)
+    assert listing(tmp_path) == []
+
+
+def test_malformed_mirror_in_the_variable_is_skipped(tmp_path: Path, server,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    base, requests = server
+    monkeypatch.setenv("XPNET_TOY_MIRRORS", f"::bad::,http://[::1,{base}/good/")
+    assert_loaded(load_raw(SPEC, data_dir=tmp_path / "data"))
+    assert {p.split("/")[1] for p, _ in requests} == {"good"}
+
+    monkeypatch.setenv("XPNET_TOY_MIRRORS", "::bad::,ftp://example.org/x")
+    with pytest.raises(DownloadError) as info:
+        load_raw(SPEC, data_dir=tmp_path / "other")
+    assert info.value.details == (
+        f"::bad::/{FILES[0]} (skipped: not an http(s) URL)",
+        f"ftp://example.org/x/{FILES[0]} (skipped: not an http(s) URL)",
+    )
+
+
+def test_failed_download_leaves_no_empty_folders(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    url = closed_port_url()
+    for kwargs, gone in (({"data_dir": tmp_path / "a" / "b" / "c"}, tmp_path / "a"),
+                         ({}, tmp_path / "xdg-cache")):
+        with pytest.raises(DownloadError):
+            load_raw(SPEC, mirrors=[url], **kwargs)
+        assert not gone.exists()
+    monkeypatch.setenv("XPNET_DATA_DIR", str(tmp_path / "env"))
+    with pytest.raises(DownloadError):
+        load_raw(SPEC, mirrors=[url])
+    assert not (tmp_path / "env").exists()
+    assert listing(tmp_path) == []
+
+
+def test_partial_download_keeps_what_it_stored(tmp_path: Path, server) -> None:
+    base, _ = server
+    data = tmp_path / "new" / "data"
+    spec = dataclasses.replace(SPEC, resources=(*SPEC.resources[:3], (FILES[3], "0" * 32)))
+    with pytest.raises(DownloadError):
+        load_raw(spec, data_dir=data, mirrors=[f"{base}/good/"])
+    assert listing(data) == sorted(FILES[:3])
+
+
+def test_stale_download_temporary_of_a_dead_writer_is_removed(tmp_path: Path, server) -> None:
+    base, _ = server
+    data = tmp_path / "data"
+    data.mkdir()
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    stale = data / f".{FILES[0]}.{finished.pid}-89abcdef.part"
+    stale.write_bytes(b"half a download, its writer was SIGKILLed")
+    mine = data / f".{FILES[0]}.{os.getpid()}-89abcdef.part"  # a live writer's: kept
+    mine.write_bytes(b"being written")
+    load_raw(SPEC, data_dir=data, mirrors=[f"{base}/good/"])
+    assert listing(data) == sorted([*FILES, mine.name])
+
+
+def test_offline_mnist_message_is_short_and_names_local_fashion_mnist(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = tmp_path / "usr-share" / "fashion-mnist"
+    write_files(system, BLOBS)
+    monkeypatch.setattr(source, "SYSTEM_DIRS", {"fashion-mnist": (system,)})
+    with pytest.raises(DownloadError) as info:
+        load_mnist()  # the isolated mirrors lead to a closed port
+    message = str(info.value)
+    assert message == (
+        "MNIST is not on this machine and could not be downloaded (no network?). "
+        f"Put {', '.join(FILES)} in data_dir or $XPNET_DATA_DIR/mnist, or set "
+        "XPNET_MNIST_MIRRORS. Fashion-MNIST is on this machine: load_fashion_mnist() reads it.")
+    assert len(message) < 320
+    assert "refused" in info.value.details[0] and len(info.value.details) == 1
+    assert info.value.dataset == "mnist"
+    assert not (tmp_path / "xdg-cache").exists()  # the download folder went again

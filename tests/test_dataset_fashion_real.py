@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 from dataset_helpers import isolate, listing
 from support import FASHION_DIR, FASHION_FILES, require_fashion_mnist
-from xpnet.dataset import idx, source
+from xpnet.dataset import WrongDatasetError, idx, load_dataset, source
 from xpnet.dataset.fashion_mnist import load_fashion_mnist
+from xpnet.dataset.mnist import load_mnist
 
 SYSTEM_DIR = FASHION_DIR
 
@@ -31,10 +33,26 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def raw(env: Path) -> tuple:
     """First load: parses the system files and writes the cache."""
-    before = listing(SYSTEM_DIR)
-    data = load_fashion_mnist(normalize=False, download=False)
-    assert listing(SYSTEM_DIR) == before  # read in place, nothing written there
-    return data
+    before = listing(SYSTEM_DIR), listing(SYSTEM_DIR.parent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # recognised: no UnverifiedDataWarning
+        ds = load_dataset("fashion-mnist", download=False)
+    assert (listing(SYSTEM_DIR), listing(SYSTEM_DIR.parent)) == before  # nothing written
+    assert ds.verified == "content"  # Debian recompressed the official files
+    assert ds.directory == SYSTEM_DIR and ds.cache is not None
+    assert ds.cache.is_relative_to(env / "xdg-cache")
+    return (ds.x_train, ds.t_train), (ds.x_test, ds.t_test)
+
+
+def test_the_debian_files_are_refused_as_mnist(env: Path) -> None:
+    before = listing(SYSTEM_DIR), listing(SYSTEM_DIR.parent)
+    with pytest.raises(WrongDatasetError) as info:
+        load_mnist(data_dir=SYSTEM_DIR, download=False)
+    assert str(info.value) == (f"the files in {SYSTEM_DIR} are Fashion-MNIST, not MNIST: "
+                               f"load them with load_fashion_mnist()")
+    assert (info.value.expected, info.value.found) == ("mnist", "fashion-mnist")
+    assert (listing(SYSTEM_DIR), listing(SYSTEM_DIR.parent)) == before
+    assert not (env / "xdg-cache" / "xpnet" / "mnist").exists()
 
 
 def test_sizes_dtypes_and_classes(raw: tuple) -> None:
@@ -61,8 +79,7 @@ def test_normalized_pixel_mean(env: Path, raw: tuple) -> None:
 
 def test_cache_round_trip_equals_a_fresh_parse(env: Path, raw: tuple,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    npz = env / "xdg-cache" / "xpnet" / "fashion-mnist" / "fashion-mnist.npz"
-    assert npz.is_file()
+    [npz] = (env / "xdg-cache" / "xpnet" / "fashion-mnist").glob("fashion-mnist-*.npz")
     files = [SYSTEM_DIR / name for name in FASHION_FILES]
     fresh = (idx.read_images(files[0]), idx.read_labels(files[1]),
              idx.read_images(files[2]), idx.read_labels(files[3]))
@@ -70,8 +87,7 @@ def test_cache_round_trip_equals_a_fresh_parse(env: Path, raw: tuple,
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed instead of using the cache")
 
-    monkeypatch.setattr(idx, "read_images", fail)
-    monkeypatch.setattr(idx, "read_labels", fail)
+    monkeypatch.setattr(idx, "read", fail)
     (x, t), (xt, tt) = load_fashion_mnist(normalize=False, download=False)
     for cached, parsed in zip((x, t, xt, tt), fresh, strict=True):
         assert cached.dtype == parsed.dtype

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from dataset_helpers import (
     idx_bytes,
     isolate,
     listing,
+    load_raw,
     make_arrays,
     toy_spec,
     write_files,
@@ -22,7 +25,6 @@ from dataset_helpers import (
 from xpnet.dataset import CorruptFileError, DatasetError, idx
 from xpnet.dataset.fashion_mnist import load_fashion_mnist
 from xpnet.dataset.mnist import load_mnist
-from xpnet.dataset.source import load_raw
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +58,10 @@ def book_load(arrays: dict[str, np.ndarray], normalize: bool, flatten: bool,
             (dataset["test_img"], dataset["test_label"]))
 
 
+UNVERIFIED_OK = pytest.mark.filterwarnings("ignore::xpnet.dataset.UnverifiedDataWarning")
+
+
+@UNVERIFIED_OK
 @pytest.mark.parametrize("one_hot_label", [False, True])
 @pytest.mark.parametrize("flatten", [True, False])
 @pytest.mark.parametrize("normalize", [True, False])
@@ -87,6 +93,7 @@ def test_conversions_match_the_book(tmp_path: Path, normalize: bool, flatten: bo
         assert x.max() == np.float32(255) / np.float32(255.0)
 
 
+@UNVERIFIED_OK
 def test_fashion_loader_same_contract(tmp_path: Path) -> None:
     arrays = make_arrays(seed=2)
     write_files(tmp_path, blobs_for(arrays))
@@ -121,6 +128,12 @@ def _broken(name: str, arrays: dict[str, np.ndarray]) -> bytes:
         return gz(idx_bytes(x, count=21))
     if name == "extra-bytes":
         return gz(idx_bytes(x) + b"\0" * 784)
+    if name == "no-images":
+        return gz(idx_bytes(x[:0]))
+    if name == "no-labels":
+        return gz(idx_bytes(t[:0]))
+    if name == "a-billion-images":
+        return gz(idx_bytes(x, count=10**9))
     if name == "27-columns":
         return gz(idx_bytes(x.reshape(20, -1)[:, : 28 * 27].reshape(20, 28, 27)))
     if name == "label-11":
@@ -137,7 +150,10 @@ BROKEN = {  # case -> (file it replaces, words the message must contain)
     "wrong-magic": (FILES[0], "magic number 2561, expected 2051"),
     "count-too-large": (FILES[0], "truncated: header announces 21 images (16464 bytes) "
                                   "but only 15680 bytes follow"),
-    "extra-bytes": (FILES[0], "784 unexpected bytes after the 20 images"),
+    "extra-bytes": (FILES[0], "unexpected bytes after the 20 images the header announces"),
+    "no-images": (FILES[0], "holds no images (the header announces 0)"),
+    "no-labels": (FILES[3], "holds no labels (the header announces 0)"),
+    "a-billion-images": (FILES[0], "header announces 1000000000 images, more than the 100000"),
     "27-columns": (FILES[0], "images are 28x27, expected 28x28"),
     "label-11": (FILES[1], "label 11 at index 7 is outside 0..9"),
     "labels-as-images": (FILES[0], "magic number 2049, expected 2051"),
@@ -166,9 +182,10 @@ def test_broken_file_is_a_clear_error_and_never_cached(tmp_path: Path, case: str
     assert not list(tmp_path.rglob("*.npz"))
     assert listing(data) == sorted(FILES)
     write_files(data, blobs)
-    (x, t), _ = load_mnist(normalize=False, data_dir=data, download=False)
+    with pytest.warns(UserWarning, match="unverified"):  # not the real MNIST: a warning
+        (x, t), _ = load_mnist(normalize=False, data_dir=data, download=False)
     np.testing.assert_array_equal(t, arrays["t_train"])
-    assert listing(data) == sorted([*FILES, "mnist.npz"])
+    assert listing(data) == sorted(FILES)
 
 
 def test_image_and_label_counts_must_agree(tmp_path: Path) -> None:
@@ -187,3 +204,48 @@ def test_truncated_gzip_message_names_the_gzip_problem(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(idx_bytes(make_arrays()["t_train"]))[:30])
     with pytest.raises(CorruptFileError, match=r"not a valid gzip file \(Compressed file ended"):
         idx.read_labels(path)
+
+
+def test_empty_split_is_a_corrupt_file_not_a_crash(tmp_path: Path) -> None:
+    arrays = make_arrays(seed=6)
+    blobs = blobs_for(arrays)
+    blobs[FILES[2]] = gz(idx_bytes(arrays["x_test"][:0]))
+    blobs[FILES[3]] = gz(idx_bytes(arrays["t_test"][:0]))
+    write_files(tmp_path, blobs)
+    with pytest.raises(CorruptFileError, match="holds no images"):
+        load_raw(toy_spec(blobs), data_dir=tmp_path, download=False)
+
+
+def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path: Path) -> None:
+    # A valid header for 20 images, then 200 MB of zeros that compress to ~200 kB.
+    header = idx_bytes(make_arrays()["x_train"])[:16]
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    zeros = bytes(1 << 20)
+    bomb = packer.compress(header) + b"".join(packer.compress(zeros) for _ in range(200))
+    bomb += packer.flush()
+    assert len(bomb) < 300_000
+    path = tmp_path / FILES[0]
+    path.write_bytes(bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CorruptFileError, match="unexpected bytes after the 20 images"):
+            idx.read_images(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5_000_000  # a few buffers, not 200 MB
+
+
+def test_digests_of_gzipped_and_plain_files(tmp_path: Path) -> None:
+    import hashlib
+
+    labels = make_arrays(seed=7)["t_test"]
+    plain = idx_bytes(labels)
+    (tmp_path / "a.gz").write_bytes(gz(plain))
+    (tmp_path / "a").write_bytes(plain)
+    packed = idx.read(tmp_path / "a.gz", idx.LABELS_MAGIC)
+    assert packed.md5 == hashlib.md5(gz(plain)).hexdigest()
+    assert packed.content_md5 == hashlib.md5(plain).hexdigest()
+    unpacked = idx.read(tmp_path / "a", idx.LABELS_MAGIC)
+    assert unpacked.md5 == unpacked.content_md5 == hashlib.md5(plain).hexdigest()
+    np.testing.assert_array_equal(packed.array, labels)
