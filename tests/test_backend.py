@@ -37,7 +37,10 @@ def test_unknown_device_names_the_valid_ones(monkeypatch) -> None:
 def test_cuda_without_cupy_says_what_is_missing() -> None:
     with pytest.raises(DeviceError, match=r"CuPy is not installed.*xpnet\[cuda13\]") as err:
         backend.parse_device("cuda:1")
-    assert "\n" not in str(err.value)
+    message = str(err.value)
+    assert "\n" not in message
+    # the README's two ways: an installed package, and a source checkout
+    assert "pip install 'xpnet[cuda13]'" in message and "pip install -e '.[cuda13]'" in message
 
 
 @pytest.mark.skipif(HAVE_CUPY, reason="CuPy is installed here")
@@ -47,14 +50,26 @@ def test_auto_falls_back_to_cpu_and_says_so_once() -> None:
         assert backend.parse_device("auto") == backend.CPU
         assert backend.parse_device("auto") == backend.CPU
     assert len(caught) == 1
-    assert "using the CPU" in str(caught[0].message)
+    message = str(caught[0].message)
+    # It already fell back: it says why, not how to fall back.
+    assert message.startswith("device auto: using the CPU: CuPy is not installed")
+    assert "pip" not in message and "cpu)" not in message and "(" not in message.split(":")[1]
 
 
-def test_use_device_restores_the_previous_device() -> None:
-    backend.set_device("cpu")
+def test_use_device_restores_the_previous_device(monkeypatch) -> None:
+    # A CUDA device object is never used here, only compared: no GPU needed.
+    previous = backend.Device("cuda", 3)
+    monkeypatch.setattr(backend, "_current", previous)
     with backend.use_device("cpu") as device:
-        assert backend.get_device() is device
-    assert backend.get_device() == backend.CPU
+        assert backend.get_device() is device is backend.CPU
+    assert backend.get_device() is previous
+    with pytest.raises(KeyError), backend.use_device("cpu"):
+        raise KeyError("an error inside the block")
+    assert backend.get_device() is previous
+    monkeypatch.setattr(backend, "_current", None)
+    with backend.use_device("cpu"):
+        pass
+    assert backend._current is None  # still unresolved: XPNET_DEVICE is read when needed
 
 
 def test_numpy_helpers_on_the_cpu(rng) -> None:

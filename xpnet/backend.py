@@ -25,7 +25,18 @@ VALID_DEVICES = "cpu, cuda, cuda:N (N = 0, 1, ...), auto"
 
 
 class DeviceError(RuntimeError):
-    """The requested device cannot be used (bad name, no CuPy, or no usable GPU)."""
+    """The requested device cannot be used (bad name, no CuPy, or no usable GPU).
+
+    ``reason`` says what is missing, without the advice that follows it in the message.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+INSTALL_CUPY = ("pip install 'xpnet[cuda13]' (or [cuda12]; in a source checkout: "
+                "pip install -e '.[cuda13]')")
 
 
 @dataclass(frozen=True)
@@ -76,7 +87,8 @@ def _auto() -> Device:
     except DeviceError as err:
         if not _auto_fallback_said:
             _auto_fallback_said = True
-            warnings.warn(f"device auto: using the CPU ({err})", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"device auto: using the CPU: {err.reason}", RuntimeWarning,
+                          stacklevel=3)
         return CPU
 
 
@@ -84,10 +96,9 @@ def _cupy() -> ModuleType:
     try:
         import cupy
     except ImportError as err:
-        raise DeviceError(
-            f"CUDA was requested but CuPy is not installed ({err.msg}); "
-            "install it with: pip install 'xpnet[cuda13]' (or [cuda12]), or use --device cpu"
-        ) from None
+        reason = f"CuPy is not installed ({err.msg})"
+        raise DeviceError(f"CUDA was requested but {reason}: install it with {INSTALL_CUPY}, "
+                          "or use the CPU (XPNET_DEVICE=cpu)", reason) from None
     return cupy
 
 
@@ -97,10 +108,9 @@ def _check_cuda(device: Device) -> None:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDARuntimeError, or a driver that fails to load
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DeviceError(
-            f"CUDA was requested but no usable CUDA device was found ({message}); "
-            "use --device cpu or XPNET_DEVICE=cpu"
-        ) from None
+        reason = f"no usable CUDA device was found ({message})"
+        raise DeviceError(f"CUDA was requested but {reason}; use the CPU (XPNET_DEVICE=cpu)",
+                          reason) from None
     if device.index >= count:
         raise DeviceError(
             f"device {device} does not exist: this machine has {count} CUDA device(s), "

@@ -1,30 +1,23 @@
-"""Command line: ``xpnet train`` (the book's train_neuralnet.py) and ``xpnet gradcheck``.
+"""Command line: xpnet train, resume, gradcheck, eval, predict and sweep.
 
-Mistakes in the input end with one line on stderr and exit status 2, never a traceback.
+Mistakes in the input end with one line on stderr and exit status 2, never a traceback;
+an internal error still shows its traceback. Heavy modules (Numba, Matplotlib) are
+imported by the commands, so ``xpnet --help`` is quick and works anywhere.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import math
-import os
 import secrets
+import signal
 import sys
-import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-from tqdm import tqdm
-
-from . import __version__, backend
-from .backend import DeviceError, asnumpy
-from .dataset.errors import DatasetError
-from .trainer import GRAD_METHODS, DivergenceError, iter_per_epoch, train
-from .two_layer_net import PARAM_NAMES, TwoLayerNet
+from . import __version__
 
 DATASETS = ("mnist", "fashion-mnist")
 EXIT_USAGE = 2
@@ -36,7 +29,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
     try:
         value = int(text)
     except ValueError:
@@ -46,7 +40,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -56,166 +51,245 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def seed_int(text: str) -> int:
+    """argparse type: a seed, 0 <= seed < 2**63."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a seed in 0..2**63-1, got {text!r}")
+    return value
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """--device, --dataset, --data-dir: where a command computes and what it reads."""
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (default: $XPNET_DEVICE, else cpu)")
-    p.add_argument("--dataset", choices=DATASETS, default="mnist",
-                   help="which data set (default: mnist)")
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help="which data set (default: mnist; if only Fashion-MNIST is on this "
+                        "machine, that, with a note)")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="directory holding or receiving the IDX .gz files "
+                   help="folder holding (or receiving) the four IDX .gz files "
                         "(default: $XPNET_DATA_DIR, else the user cache)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed for weights and batches (default: random, recorded)")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The settings of one run (RunConfig), with the book's defaults."""
+    p.add_argument("--seed", type=seed_int, default=None,
+                   help="seed for weights and batches (default: random; printed and recorded "
+                        "in metrics.json)")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
                    help="parameter and data dtype (default: float64, like the book)")
+    p.add_argument("--iters", type=positive_int, default=10000,
+                   help="iterations (default: 10000)")
+    p.add_argument("--batch-size", type=positive_int, default=100,
+                   help="mini-batch size (default: 100)")
+    p.add_argument("--lr", type=positive_float, default=0.1,
+                   help="learning rate (default: 0.1)")
+    p.add_argument("--hidden", type=positive_int, default=50,
+                   help="hidden units (default: 50)")
+    p.add_argument("--weight-init-std", type=positive_float, default=0.01,
+                   help="standard deviation of the initial weights (default: 0.01)")
+    p.add_argument("--grad", choices=("backprop", "numerical"), default="backprop",
+                   help="backprop, or numerical (the fused central difference)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``xpnet`` argument parser."""
+    """The xpnet argument parser."""
+    from . import evaluate, sweep
+
     parser = _Parser(prog="xpnet", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train the TwoLayerNet by mini-batch SGD (the book's ch. 4)",
-                       description="Train the book's TwoLayerNet by mini-batch SGD.")
-    _add_data_args(t)
-    t.add_argument("--iters", type=_positive_int, default=10000,
-                   help="iterations (default: 10000)")
-    t.add_argument("--batch-size", type=_positive_int, default=100,
-                   help="mini-batch size (default: 100)")
-    t.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate (default: 0.1)")
-    t.add_argument("--hidden", type=_positive_int, default=50, help="hidden units (default: 50)")
-    t.add_argument("--grad", choices=GRAD_METHODS, default="backprop",
-                   help="backprop, or numerical (the fused central difference)")
-    t.add_argument("--out", type=Path, default=None,
-                   help="output directory (default: runs/<timestamp>)")
+                       description="Train the book's TwoLayerNet by mini-batch SGD. Ctrl-C "
+                                   "stops after the current step and saves a checkpoint; "
+                                   "--resume DIR continues it.")
+    add_data_args(t)
+    add_train_args(t)
+    t.add_argument("--out", default=None,
+                   help="output folder, new or empty (default: a new runs/<time>-<id>)")
+    t.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help="continue the interrupted run in DIR (its settings are reused)")
+    t.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                   help="also checkpoint every N iterations (default: at each evaluation)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("gradcheck", help="compare numerical and backprop gradients (ch. 5)",
                        description="The book's gradient check: mean |numerical - backprop| "
                                    "per parameter on the first training samples.")
-    _add_data_args(g)
-    g.add_argument("--samples", type=_positive_int, default=3, help="samples (default: 3)")
-    g.add_argument("--hidden", type=_positive_int, default=50, help="hidden units (default: 50)")
+    add_data_args(g)
+    g.add_argument("--seed", type=seed_int, default=None,
+                   help="seed for the weights (default: random, printed)")
+    g.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                   help="parameter and data dtype (default: float64)")
+    g.add_argument("--samples", type=positive_int, default=3, help="samples (default: 3)")
+    g.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
     g.add_argument("--method", choices=("fused", "generic"), default="fused",
                    help="numerical gradient method (default: fused; generic is the book's loop)")
+    g.set_defaults(func=cmd_gradcheck)
+
+    evaluate.register(sub)
+    sweep.register(sub)
     return parser
 
 
-def load_data(name: str, data_dir: Path | None) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
-    """``(x_train, t_train), (x_test, t_test)``: float32 images / 255 (N, 784), labels (N,)."""
-    if name == "mnist":
-        from .dataset.mnist import load_mnist as load
-    else:
-        from .dataset.fashion_mnist import load_fashion_mnist as load
-    return load(normalize=True, flatten=True, one_hot_label=False, data_dir=data_dir)
+def pick_dataset(args: argparse.Namespace) -> str:
+    """--dataset, or the default: MNIST, unless only Fashion-MNIST is here (said once)."""
+    if args.dataset is not None:
+        return args.dataset
+    from .dataset import find_local
+
+    if args.data_dir is None and find_local("mnist") is None and find_local("fashion-mnist"):
+        note("MNIST is not on this machine but Fashion-MNIST is: using it "
+             "(pass --dataset mnist to download MNIST instead)")
+        return "fashion-mnist"
+    return "mnist"
 
 
-def _check_writable(out: Path) -> None:
-    """Raise ValueError unless ``out`` is, or can be created as, a writable directory."""
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: {existing} is not a writable directory; "
-                         "pass --out DIR somewhere you can write")
+def note(message: str) -> None:
+    """One line on stderr."""
+    print(f"xpnet: {message}", file=sys.stderr, flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .report import plot_accuracy, plot_loss, write_json, write_params
+    from tqdm import tqdm
 
-    started = dt.datetime.now().astimezone()
-    device = backend.parse_device(args.device)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    out = args.out or Path("runs") / started.strftime("%Y%m%d-%H%M%S")
-    _check_writable(out)  # before training, not after it
+    from .run import (
+        RunConfig,
+        claim_dir,
+        load_data,
+        new_run_dir,
+        read_checkpoint,
+        run,
+        stop_on_signals,
+    )
 
-    (x_train, t_train), (x_test, t_test) = load_data(args.dataset, args.data_dir)
-    network = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
-                          device=device)
-    config = {
-        "dataset": args.dataset, "device": str(device), "dtype": args.dtype,
-        "iters": args.iters, "batch_size": args.batch_size, "lr": args.lr,
-        "hidden": args.hidden, "grad": args.grad, "seed": seed,
-    }
-    print(f"xpnet {__version__}: TwoLayerNet({x_train.shape[1]}, {args.hidden}, 10) on "
-          f"{args.dataset} ({x_train.shape[0]} train, {x_test.shape[0]} test), device {device}, "
-          f"{args.dtype}, {args.grad}, seed {seed}", flush=True)
-
+    if args.resume is not None:
+        config = read_checkpoint(args.resume)["config"]
+        out = args.resume
+    else:
+        device = _device(args.device)
+        # The folder before the data and the training: a bad --out costs nothing.
+        out = claim_dir(args.out) if args.out is not None else new_run_dir()
     def on_epoch(i: int, train_acc: float, test_acc: float) -> None:
         tqdm.write("train acc, test acc | " + str(train_acc) + ", " + str(test_acc))
 
-    t0 = time.perf_counter()
-    history = train(network, x_train, t_train, x_test, t_test, iters_num=args.iters,
-                    batch_size=args.batch_size, learning_rate=args.lr, grad=args.grad,
-                    seed=seed, progress=False if args.no_progress else None, on_epoch=on_epoch)
-    total = time.perf_counter() - t0
-    # The book only evaluates at epoch starts; say where the run actually ended too.
-    final_train_acc = network.accuracy(x_train, t_train)
-    final_test_acc = network.accuracy(x_test, t_test)
-
-    title = f"{args.dataset}, {device}, {args.dtype}, {args.grad}"
-    out.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
-    write_params(out / "params.npz", {k: asnumpy(network.params[k]) for k in PARAM_NAMES})
-    plot_accuracy(history, out / "accuracy.png", title)
-    plot_loss(history, out / "loss.png", title)
-    write_json(out / "metrics.json", {
-        "xpnet_version": __version__,
-        "started_at": started.isoformat(timespec="seconds"),
-        "command": ["xpnet", *sys.argv[1:]],
-        "config": config,
-        "device": str(device),
-        "train_size": int(x_train.shape[0]),
-        "test_size": int(x_test.shape[0]),
-        "iter_per_epoch": iter_per_epoch(x_train.shape[0], args.batch_size),
-        "epochs": [
-            {"epoch": k, "iteration": i, "train_acc": a, "test_acc": b}
-            for k, (i, a, b) in enumerate(zip(history.eval_iterations, history.train_acc_list,
-                                             history.test_acc_list, strict=True))
-        ],
-        "final_train_acc": final_train_acc,
-        "final_test_acc": final_test_acc,
-        "train_loss_list": history.train_loss_list,
-        "train_wall_time_s": history.wall_time_s,
-        "wall_time_s": total,
-    })
-    print(f"done in {history.wall_time_s:.2f} s: after {args.iters} iterations train accuracy "
-          f"{final_train_acc:.4f}, test accuracy {final_test_acc:.4f}; wrote {out}/metrics.json,"
-          " accuracy.png, loss.png, params.npz")
+    with _removed_if_empty(out), stop_on_signals() as received:
+        if args.resume is None:
+            seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+            config = RunConfig(dataset=pick_dataset(args), iters=args.iters,
+                               batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                               weight_init_std=args.weight_init_std, grad=args.grad,
+                               dtype=args.dtype, seed=seed, device=str(device),
+                               data_dir=str(args.data_dir) if args.data_dir else None)
+        data = load_data(config)
+        print(f"xpnet {__version__}: TwoLayerNet({data.x_train.shape[1]}, {config.hidden}, 10) "
+              f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
+              f"test), device {config.device}, {config.dtype}, {config.grad}, lr {config.lr:g}, "
+              f"batch {config.batch_size}, seed {config.seed}"
+              + (f", resuming {out}" if args.resume is not None else ""), flush=True)
+        result = run(config, data=data, out=out, resume=args.resume is not None,
+                     progress=False if args.no_progress else None, on_epoch=on_epoch,
+                     stop=lambda: received() is not None,
+                     checkpoint_every=args.checkpoint_every, command=["xpnet", *sys.argv[1:]])
+    h = result.history
+    if result.status == "interrupted":
+        signum = received() or signal.SIGINT
+        print(f"xpnet train: stopped by {signal.Signals(signum).name} at iteration "
+              f"{h.iterations} of {config.iters} (test accuracy {result.final_test_acc:.4f}); "
+              f"continue with: xpnet train --resume {out}", file=sys.stderr)
+        return 128 + signum
+    print(f"done in {h.wall_time_s:.2f} s: after {config.iters} iterations train accuracy "
+          f"{result.final_train_acc:.4f}, test accuracy {result.final_test_acc:.4f} "
+          f"(seed {result.config.seed}); wrote {out}/metrics.json, accuracy.png, loss.png, "
+          "params.npz, checkpoint.npz")
     return 0
 
 
+class _removed_if_empty:
+    """Within the block, an error removes ``folder`` if it is still empty."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        if kind is not None and self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+
+def _device(spec: str | None) -> Any:
+    from .backend import parse_device
+
+    return parse_device(spec)
+
+
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    device = backend.parse_device(args.device)
-    (x_train, t_train), _ = load_data(args.dataset, args.data_dir)
-    network = TwoLayerNet(x_train.shape[1], args.hidden, 10, seed=args.seed, dtype=args.dtype,
+    import numpy as np
+
+    from . import backend
+    from .dataset import load_dataset
+    from .two_layer_net import PARAM_NAMES, TwoLayerNet
+
+    device = _device(args.device)
+    dataset = pick_dataset(args)
+    data = load_dataset(dataset, data_dir=args.data_dir)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    network = TwoLayerNet(data.x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
                           device=device)
-    x_batch = backend.to_device(x_train[: args.samples].astype(args.dtype), device)
-    t_batch = backend.to_device(t_train[: args.samples].astype(np.int64), device)
+    x_batch = data.x_train[: args.samples].astype(np.float32) / 255.0
+    t_batch = data.t_train[: args.samples]
     grad_numerical = network.numerical_gradient(x_batch, t_batch, method=args.method)
     grad_backprop = network.gradient(x_batch, t_batch)
-    print(f"mean |numerical ({args.method}) - backprop| on {args.samples} samples, "
-          f"{args.dtype}, device {device}:")
+    print(f"mean |numerical ({args.method}) - backprop| on {args.samples} samples of "
+          f"{dataset}, {args.dtype}, device {device}, seed {seed}:")
     for key in PARAM_NAMES:
-        diff = np.average(np.abs(asnumpy(grad_backprop[key]) - asnumpy(grad_numerical[key])))
+        diff = np.average(np.abs(backend.asnumpy(grad_backprop[key])
+                                 - backend.asnumpy(grad_numerical[key])))
         print(key + ":" + str(diff))
     return 0
 
 
-COMMANDS = {"train": cmd_train, "gradcheck": cmd_gradcheck}
+def dataset_hint(err: Exception) -> str:
+    """The command-line way out for a dataset error (the dataset speaks of data_dir)."""
+    found = getattr(err, "found", None)
+    if found:
+        return f"; pass --dataset {found} to use them"
+    if type(err).__name__ in ("DataNotFoundError", "DownloadError"):
+        return " (--data-dir DIR points at a folder holding the four files)"
+    return ""
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean 'bad input', not 'bug': one line and exit 2."""
+    from .backend import DeviceError
+    from .dataset.errors import DatasetError
+    from .inputs import InputError
+    from .trainer import DivergenceError
+
+    return (DeviceError, DatasetError, DivergenceError, InputError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``xpnet`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    # Warnings (such as XPNET_DEVICE=auto falling back to the CPU) as one plain line.
-    warnings.formatwarning = lambda message, *_args, **_kw: f"xpnet: warning: {message}\n"
+    """Entry point of the xpnet console script; returns the exit status."""
     try:
-        return COMMANDS[args.command](args)
-    except (DeviceError, DatasetError, DivergenceError, ValueError, OSError) as err:
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"xpnet {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
+        args = build_parser().parse_args(argv)
+        # Warnings (such as XPNET_DEVICE=auto falling back to the CPU) as one plain line.
+        warnings.formatwarning = lambda message, *_args, **_kw: f"xpnet: warning: {message}\n"
+        func: Callable[[argparse.Namespace], int] = args.func
+        try:
+            return func(args)
+        except user_errors() as err:
+            message = " ".join(str(err).split()) or type(err).__name__
+            print(f"xpnet {args.command}: error: {message}{dataset_hint(err)}",
+                  file=sys.stderr)
+            return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"xpnet {args.command}: interrupted", file=sys.stderr)
+        print("xpnet: interrupted", file=sys.stderr)
         return 130
