@@ -144,7 +144,7 @@ def train(
     learning_rate = inputs.positive_float("learning_rate", learning_rate)
     if checkpoint_every is not None:
         checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
-    _check_step_fits(network, batch_size)
+    check_step_fits(network, batch_size)
 
     device = network.device
     with use_device(device):
@@ -241,7 +241,7 @@ def _log_losses(history: History, losses: Any, done: int, stop: int, offset: int
     return stop
 
 
-def _check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
+def check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
     """Refuse a batch whose one step would not fit in the device's memory."""
     d, h, c = network.sizes
     # x batch, hidden activations and their gradient, logits and theirs, indices
