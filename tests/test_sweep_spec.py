@@ -1,0 +1,148 @@
+"""The sweep's value syntax, trial list and trial key (pure: no cluster, no data)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+
+from xpnet.run import RunConfig
+from xpnet.sweep_spec import (
+    Distribution,
+    SpecError,
+    count,
+    default_seed,
+    parse,
+    swept,
+    trial_key,
+    trials,
+)
+
+BASE = {"dataset": "fashion-mnist", "device": "cpu", "data_dir": None}
+
+
+@pytest.mark.parametrize(("name", "text", "values"), [
+    ("lr", "0.01,0.1,1", [0.01, 0.1, 1.0]),
+    ("lr", " 3e-4 ", [3e-4]),
+    ("seed", "0-4", [0, 1, 2, 3, 4]),
+    ("seed", "0-2,10", [0, 1, 2, 10]),
+    ("hidden", "50-200:50", [50, 100, 150, 200]),
+    ("hidden", "50-220:50", [50, 100, 150, 200]),
+    ("dtype", "float32,float64", ["float32", "float64"]),
+    ("grad", "numerical", ["numerical"]),
+])
+def test_values_lists_and_ranges(name, text, values):
+    spec = parse(name, text)
+    assert list(spec) == values
+    assert len(spec) == len(values)
+    assert all(type(v) is type(values[0]) for v in spec)
+
+
+def test_a_huge_range_is_counted_without_being_built():
+    spec = parse("seed", "0-999999999999")
+    assert count({"seed": spec, "lr": parse("lr", "0.1,1")}, 3) == 10**12 * 2 * 3
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("lr", "log:1e-4:1", Distribution("log", 1e-4, 1.0)),
+    ("weight_init_std", "uniform:0.001:0.1", Distribution("uniform", 0.001, 0.1)),
+    ("hidden", "int:20:500", Distribution("int", 20, 500)),
+    ("hidden", "log:20:500", Distribution("log", 20, 500)),
+])
+def test_distributions(name, text, expected):
+    assert parse(name, text) == expected
+
+
+@pytest.mark.parametrize(("name", "text", "fragment"), [
+    ("lr", "", "--lr is empty"),
+    ("lr", "0.1,,1", "empty item"),
+    ("lr", ",", "empty item"),
+    ("lr", "fast", "'fast' is not a number"),
+    ("lr", "-0.1", "out of range"),
+    ("lr", "nan", "out of range"),
+    ("lr", "inf", "out of range"),
+    ("hidden", "0", "out of range"),
+    ("hidden", "2.5", "not an integer"),
+    ("seed", "4-1", "the range '4-1' is empty"),
+    ("seed", "1-x", "'x' is not an integer"),
+    ("seed", "0-4:0", "the range '0-4:0' is empty"),
+    ("seed", "-1", "not an integer"),
+    ("seed", str(2**63), "out of range"),
+    ("dtype", "float16", "not one of float64, float32"),
+    ("grad", "log:1:2", "takes values"),
+    ("lr", "log:1:0.5", "LOW must be below HIGH"),
+    ("lr", "log:1:0", "LOW and HIGH must be positive numbers"),
+    ("lr", "log:1e-4", "is not a distribution"),
+    ("lr", "log:a:1", "LOW and HIGH must be positive numbers"),
+    ("lr", "int:1:5", "is a real number"),
+    ("seed", "log:0:10", "above 0"),
+    ("hidden", "uniform:20:20", "LOW must be below HIGH"),
+])
+def test_malformed_specs_say_what_is_wrong(name, text, fragment):
+    with pytest.raises(SpecError) as info:
+        parse(name, text)
+    message = str(info.value)
+    assert fragment in message
+    assert "\n" not in message
+    assert message.startswith("--" + name.replace("_", "-"))
+
+
+def test_grid_is_the_product_in_a_fixed_order():
+    specs = {"lr": parse("lr", "0.01,0.1"), "hidden": parse("hidden", "50,100"),
+             "seed": parse("seed", "0-1")}
+    configs = trials(BASE, specs, None, sweep_seed=0)
+    got = [(c.lr, c.hidden, c.seed) for c in configs]
+    assert got == [(lr, h, s) for lr in (0.01, 0.1) for h in (50, 100) for s in (0, 1)]
+    assert all(c.dataset == "fashion-mnist" and c.iters == 10000 for c in configs)
+    assert swept(configs) == ["lr", "hidden", "seed"]
+
+
+def test_without_seed_every_trial_gets_the_one_seed_of_the_sweep_seed():
+    configs = trials(BASE, {"lr": parse("lr", "0.1,1")}, None, sweep_seed=7)
+    expected = int(np.random.SeedSequence(7).generate_state(1)[0] >> 1)
+    assert [c.seed for c in configs] == [expected, expected]
+    assert default_seed(7) == expected != default_seed(8)
+
+
+def test_random_search_draws_are_the_books_and_reproducible():
+    specs = {"lr": parse("lr", "log:1e-4:1"), "hidden": parse("hidden", "int:20:500"),
+             "seed": parse("seed", "0-1")}
+    configs = trials(BASE, specs, 3, sweep_seed=42)
+    rng = np.random.default_rng(42)
+    draws = []
+    for _ in range(3):  # settings drawn in the order lr, hidden, for each draw
+        lr = float(f"{math.exp(rng.uniform(math.log(1e-4), math.log(1.0))):.6g}")
+        draws.append((lr, int(rng.integers(20, 500, endpoint=True))))
+    assert [(c.lr, c.hidden, c.seed) for c in configs] == [
+        (lr, h, s) for lr, h in draws for s in (0, 1)]
+    assert all(1e-4 <= c.lr <= 1 and 20 <= c.hidden <= 500 for c in configs)
+    assert trials(BASE, specs, 3, sweep_seed=42) == configs
+    assert trials(BASE, specs, 3, sweep_seed=43) != configs
+
+
+def test_duplicate_trials_are_dropped():
+    configs = trials(BASE, {"hidden": parse("hidden", "int:20:21")}, 20, sweep_seed=0)
+    assert sorted(c.hidden for c in configs) == [20, 21]
+    assert len(trials(BASE, {"seed": parse("seed", "1,1,0-2")}, None, 0)) == 3
+
+
+def test_distributions_need_trials_and_trials_need_distributions():
+    with pytest.raises(SpecError, match="--lr is a distribution: random search needs --trials"):
+        trials(BASE, {"lr": parse("lr", "log:1e-4:1")}, None, 0)
+    with pytest.raises(SpecError, match="--trials N draws from distributions"):
+        trials(BASE, {"lr": parse("lr", "0.1")}, 5, 0)
+
+
+def test_trial_key_is_a_stable_hash_of_the_settings_that_decide_the_numbers():
+    config = RunConfig(dataset="fashion-mnist", lr=0.1, hidden=50, seed=0, iters=2000)
+    text = ('{"batch_size":100,"dataset":"fashion-mnist","device":"cpu","dtype":"float64",'
+            '"grad":"backprop","hidden":50,"iters":2000,"lr":0.1,"seed":0,'
+            '"weight_init_std":0.01}')
+    assert trial_key(config) == hashlib.sha256(text.encode()).hexdigest()[:12]
+    moved = RunConfig(**{**config.to_dict(), "data_dir": "/elsewhere"})
+    assert trial_key(moved) == trial_key(config)
+    keys = {trial_key(RunConfig(**{**config.to_dict(), k: v}))
+            for k, v in [("lr", 0.2), ("seed", 1), ("dtype", "float32"), ("iters", 2001)]}
+    assert len(keys) == 4 and trial_key(config) not in keys
