@@ -17,8 +17,8 @@ if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
 
 import numba  # noqa: E402
 from numba import cuda  # noqa: E402
-from xpnet.kernels import softmax_cross_entropy, two_layer_numerical_gradient  # noqa: E402
 from xpnet.kernels import cuda as kcuda  # noqa: E402
+from xpnet.kernels import softmax_cross_entropy, two_layer_numerical_gradient  # noqa: E402
 
 NAMES = ("W1", "b1", "W2", "b2")
 
