@@ -183,7 +183,8 @@ def test_load_refuses_bad_files_in_one_line(tmp_path) -> None:
     cases = {
         "missing.npz": (None, "no such file"),
         "text.npz": (b"hello", "not a readable .npz"),
-        "partial.npz": ({k: good[k] for k in ("W1", "b1")}, "no W2.npy"),
+        "partial.npz": ({k: good[k] for k in ("W1", "b1")},
+                        r"partial.npz: not a TwoLayerNet file \(no W2, b2\)$"),
         "shapes.npz": ({**good, "b1": np.zeros(3)}, "inconsistent shapes"),
         "ints.npz": ({k: v.astype(np.int64) for k, v in good.items()}, "float32 or float64"),
         "nan.npz": ({**good, "W2": np.full((2, 4), np.nan)}, "W2 holds NaN"),

@@ -239,6 +239,10 @@ def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as zf:
             headers = {}
+            missing = [k for k in PARAM_NAMES if f"{k}.npy" not in zf.namelist()]
+            if missing:
+                raise ModelFileError(f"{path}: not a TwoLayerNet file (no "
+                                     f"{', '.join(missing)})")
             for key in PARAM_NAMES:
                 with zf.open(f"{key}.npy") as f:
                     version = np.lib.format.read_magic(f)
@@ -246,11 +250,11 @@ def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                                    else np.lib.format.read_array_header_2_0)
                     shape, _, dtype = read_header(f)
                 headers[key] = (tuple(shape), np.dtype(dtype))
+    except ModelFileError:
+        raise
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file; pass a params.npz written by xpnet "
                              "train or TwoLayerNet.save") from None
-    except KeyError as err:
-        raise ModelFileError(f"{path}: not a TwoLayerNet file (no {err.args[0]})") from None
     except (OSError, ValueError, zipfile.BadZipFile) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelFileError(f"{path}: not a readable .npz file ({message})") from None
