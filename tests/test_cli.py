@@ -276,8 +276,13 @@ def test_no_data_offline_exits_2_naming_the_ways_out(tmp_path) -> None:
     line = one_line_error(xpnet("train", "--dataset", "mnist", "--out", str(tmp_path / "o"),
                                 env=env))
     assert line.startswith("xpnet train: error: MNIST is not on this machine")
-    assert "train-images-idx3-ubyte.gz" in line and "--data-dir" in line
-    assert "XPNET_DATA_DIR" in line
+    assert "train-images-idx3-ubyte.gz" in line and "passed as --data-dir" in line
+    assert "XPNET_DATA_DIR" in line and "XPNET_MNIST_MIRRORS" in line
+    # the dataset's own terms are translated into flags
+    assert "data_dir" not in line and "load_fashion_mnist" not in line
+    if FASHION_DIR.is_dir():
+        assert "Fashion-MNIST is on this machine: --dataset fashion-mnist uses it" in line
+        assert "apt-get" not in line
     assert len(line) < 400
     assert not (tmp_path / "o").exists()  # a failed run leaves no empty output folder
 

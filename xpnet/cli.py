@@ -256,14 +256,26 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
-def dataset_hint(err: Exception) -> str:
-    """The command-line way out for a dataset error (the dataset speaks of data_dir)."""
-    found = getattr(err, "found", None)
-    if found:
-        return f"; pass --dataset {found} to use them"
-    if type(err).__name__ in ("DataNotFoundError", "DownloadError"):
-        return " (--data-dir DIR points at a folder holding the four files)"
-    return ""
+def in_cli_terms(err: Exception) -> str:
+    """The error's one line, where a dataset error names flags instead of arguments.
+
+    The dataset package speaks of ``data_dir`` and its loader functions; on the command
+    line the ways out are ``--data-dir`` and ``--dataset``.
+    """
+    from .dataset.errors import DataNotFoundError, DownloadError, WrongDatasetError
+    from .dataset.specs import SPECS
+
+    message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, WrongDatasetError):
+        return (f"the files in {err.directory} are {SPECS[err.found].title}, not "
+                f"{SPECS[err.expected].title}: pass --dataset {err.found} to use them")
+    if isinstance(err, (DataNotFoundError, DownloadError)):
+        message = message.replace(" in data_dir or ", " in a folder passed as --data-dir, or in ")
+        for spec in SPECS.values():
+            message = message.replace(f"{spec.how_to_load()} reads it",
+                                      f"--dataset {spec.name} uses it")
+        message = message.replace("set data_dir or ", "pass --data-dir or set ")
+    return message
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
@@ -286,9 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return func(args)
         except user_errors() as err:
-            message = " ".join(str(err).split()) or type(err).__name__
-            print(f"xpnet {args.command}: error: {message}{dataset_hint(err)}",
-                  file=sys.stderr)
+            print(f"xpnet {args.command}: error: {in_cli_terms(err)}", file=sys.stderr)
             return EXIT_USAGE
     except KeyboardInterrupt:
         print("xpnet: interrupted", file=sys.stderr)
