@@ -3,6 +3,11 @@
 Each benchmark records ``extra_info["backend"]`` and, for the one every other entry of its
 group is compared to, ``extra_info["baseline"] = True``; ``bench/run.py`` builds its
 table from those.
+
+Two modes, one body: with ``--benchmark-enable`` (``bench/run.py``) a benchmark times the
+sizes its group names; with ``--benchmark-disable`` (plain ``pytest``) ``benchmark.enabled``
+is false and the body runs once, as a correctness pass, on shapes that take a second or
+less, with the same assertions.
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from support import load_fashion
+from threadpoolctl import threadpool_limits
 
 
 def pytest_benchmark_update_machine_info(config, machine_info) -> None:
@@ -16,6 +18,25 @@ def pytest_benchmark_update_machine_info(config, machine_info) -> None:
         machine_info["gpu"] = f"GPU {props['name'].decode()} (CuPy {cupy.__version__})"
     except Exception:
         machine_info["gpu"] = None
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_when_not_timing(request):
+    """The correctness pass (--benchmark-disable) runs BLAS, OpenMP and Numba on one thread.
+
+    It times nothing, and on a busy machine threads that wait for each other at every
+    small matrix product make it several times slower; timing runs keep every thread.
+    """
+    if "benchmark" not in request.fixturenames or request.getfixturevalue("benchmark").enabled:
+        yield
+        return
+    numba_threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        numba.set_num_threads(numba_threads)
 
 
 @pytest.fixture(scope="session")
