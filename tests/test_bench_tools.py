@@ -50,6 +50,16 @@ def test_table_divides_the_baseline_of_the_same_run_by_each_entry(tmp_path, caps
     assert "| ng | numba-cpu | float64 |  | 10 ms | 2e+03x | numpy float64 |" in out
 
 
+def test_run_finds_every_suite_and_runs_the_cheap_ones_first(tmp_path) -> None:
+    run = load_run_module()
+    for name in ("test_bench_zeta.py", "test_bench_training.py", "test_bench_alpha.py",
+                 "test_bench_cross_entropy.py", "conftest.py", "benchlib.py"):
+        (tmp_path / name).write_text("")
+    assert run.all_suites(tmp_path) == ("test_bench_cross_entropy.py", "test_bench_training.py",
+                                        "test_bench_alpha.py", "test_bench_zeta.py")
+    assert set(run.ORDER) <= set(run.all_suites())  # every named suite exists
+
+
 @pytest.mark.skipif(cuda_unavailable_reason() is None, reason="this machine has a GPU")
 def test_gpu_check_fails_fast_with_one_line_without_a_gpu(tmp_path) -> None:
     out = tmp_path / "out"
