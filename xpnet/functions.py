@@ -12,6 +12,7 @@ import numpy as np
 
 from .backend import get_array_module
 from .inputs import InputError, labels
+from .kernels import DELTA  # the book's 1e-7 inside log(y + 1e-7), named once
 
 __all__ = [
     "np",  # the book's chapter scripts use np through `from common.functions import *`
@@ -29,7 +30,6 @@ __all__ = [
     "softmax_loss",
 ]
 
-DELTA = 1e-7  # the book's guard against log(0) in cross_entropy_error
 
 
 def _asarray(x: Any) -> Any:
