@@ -10,8 +10,50 @@ stated in their docstrings); xpnet's public entry points check and normalise the
 
 from __future__ import annotations
 
-from .cross_entropy import DELTA, softmax_cross_entropy
-from .numerical_gradient import two_layer_numerical_gradient
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def fallback_cache_dir(candidates: Sequence[Path]) -> Path | None:
+    """A private folder for Numba's cache when none of ``candidates`` can be written.
+
+    Numba keeps compiled kernels in ``__pycache__`` beside the source or in the user's
+    cache folder, and refuses to compile ``cache=True`` functions when it can write
+    neither: a read-only install run by a service account with no writable home. Then
+    kernels are cached in the temporary directory instead (compiled once per boot).
+    """
+    if any(_writable(folder) for folder in candidates):
+        return None
+    return Path(tempfile.gettempdir()) / f"xpnet-numba-{os.getuid()}"
+
+
+def _let_numba_cache() -> None:
+    import numba
+    from numba.misc.appdirs import AppDirs
+
+    if numba.config.CACHE_DIR:
+        return  # the user chose a folder (NUMBA_CACHE_DIR)
+    folder = fallback_cache_dir([Path(__file__).parent / "__pycache__",
+                                 Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)])
+    if folder is not None:
+        numba.config.CACHE_DIR = str(folder)
+
+
+_let_numba_cache()
+
+from .cross_entropy import DELTA, softmax_cross_entropy  # noqa: E402  (after the cache setup)
+from .numerical_gradient import two_layer_numerical_gradient  # noqa: E402
 
 __all__ = [
     "DELTA",

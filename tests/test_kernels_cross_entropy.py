@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 import book
 import numpy as np
 import pytest
@@ -94,3 +100,26 @@ def test_big_batches_run_in_parallel_with_the_same_bits(monkeypatch):
     np.testing.assert_array_equal(rows, out["_ce_parallel"][0])
     np.testing.assert_array_equal(dlogits, out["_ce_parallel"][1])
 
+
+
+def test_numba_caches_in_a_private_folder_when_it_can_write_nowhere(tmp_path) -> None:
+    # A read-only install run with an unwritable home: /proc stands for both, since the
+    # tests run as root, who can write anywhere else.
+    from xpnet.kernels import fallback_cache_dir
+
+    folder = fallback_cache_dir([Path("/proc/xpnet-install/__pycache__"),
+                                 Path("/proc/nonexistent-home/.cache/numba")])
+    assert folder is not None and str(folder).startswith(tempfile.gettempdir())
+    assert fallback_cache_dir([Path("/proc/x"), tmp_path / "cache"]) is None
+    assert (tmp_path / "cache").is_dir()
+
+
+def test_kernels_import_and_run_with_numba_cache_dir_unset_and_home_unwritable() -> None:
+    code = ("import numpy as np; from xpnet.kernels import softmax_cross_entropy as f;"
+            "rows = np.empty(2); f(np.zeros((2, 3)), np.array([0, 2]), rows); print(rows)")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env={**env, "HOME": "/proc/nonexistent", "XDG_CACHE_HOME": "/proc/x"},
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "1.0986" in r.stdout  # log(3)
