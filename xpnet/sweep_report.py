@@ -132,7 +132,8 @@ def write_sweep_json(out: Path, table: Sequence[Mapping[str, Any]], *, status: s
 
 
 def label(config: Any, swept: Sequence[str]) -> str:
-    """The swept settings of a trial, e.g. ``lr 0.1, hidden 50``."""
+    """The swept settings of a trial, e.g. ``lr 0.1, hidden 50`` (its seed if none)."""
+    swept = swept or ["seed"]
     return ", ".join(f"{k} {getattr(config, k):g}" if SETTINGS[k] == "float"
                      else f"{k} {getattr(config, k)}" for k in swept)
 
@@ -173,32 +174,51 @@ def _test_curve(doc: Mapping[str, Any]) -> tuple[list[float], list[float]]:
     return epochs, accs
 
 
+LINESTYLES = ("-", "--", ":", "-.")
+
+
 def plot_accuracy(path: Path, table_rows: Sequence[Mapping[str, Any]],
                   docs: Mapping[str, Mapping[str, Any]], swept: Sequence[str]) -> None:
-    """Test accuracy per epoch of every finished trial, in one figure."""
+    """Test accuracy per epoch of every finished trial, in one figure.
+
+    The colour follows the first swept setting (dark to light as it grows), the line
+    style the second, so a grid reads at a glance; the legend names every trial.
+    """
+    from matplotlib import colormaps
     from matplotlib.figure import Figure
 
     from .report import _save_figure
 
     done = [r for r in table_rows if r["status"] == "finished"]
+    names = list(swept) or ["seed"]
+    first = sorted({getattr(r["config"], names[0]) for r in done})
+    second = sorted({getattr(r["config"], names[1]) for r in done}) if len(names) > 1 else []
+    colours = colormaps["viridis"]
     fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()
     for r in done:
         epochs, accs = _test_curve(docs[r["trial"]])
-        ax.plot(epochs, accs, marker="o", markersize=2, linewidth=1,
-                label=label(r["config"], swept))
+        shade = first.index(getattr(r["config"], names[0])) / max(len(first) - 1, 1)
+        style = (LINESTYLES[second.index(getattr(r["config"], names[1])) % len(LINESTYLES)]
+                 if second else "-")
+        ax.plot(epochs, accs, marker="o", markersize=2, linewidth=1.2, linestyle=style,
+                color=colours(0.9 * shade), label=label(r["config"], swept))
     ax.set_xlabel("epochs")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.0)
     ax.set_title(f"test accuracy per epoch, {len(done)} of {len(table_rows)} trials")
-    if 0 < len(done) <= 20:
-        ax.legend(loc="lower right", fontsize=7, ncol=2 if len(done) > 10 else 1)
+    if 0 < len(done) <= 24:
+        ax.legend(loc="lower right", fontsize=7, ncol=2 if len(done) > 8 else 1)
     _save_figure(fig, path)
 
 
 def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
                     swept: Sequence[str]) -> None:
-    """Final test accuracy against each swept setting (lr on a log axis); failed at 0."""
+    """Final test accuracy against each swept setting (lr on a log axis).
+
+    Each trial is a point, failed ones a red x at 0; for a setting of a few values the
+    mean of the finished trials at each value is joined by a line.
+    """
     from matplotlib.figure import Figure
 
     from .report import _save_figure
@@ -206,28 +226,36 @@ def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
     names = list(swept) or ["seed"]
     columns = min(len(names), 3)
     rows_n = -(-len(names) // columns)
+    finished = np.asarray([r["status"] == "finished" for r in table_rows], dtype=bool)
+    failed = np.asarray([r["status"] in ("failed", "error") for r in table_rows], dtype=bool)
+    acc = np.asarray([r["final_test_acc"] if r["status"] == "finished" else 0.0
+                      for r in table_rows], dtype=float)
     fig = Figure(figsize=(4.2 * columns, 3.6 * rows_n), layout="constrained")
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows_n, columns, i + 1)
         values = [getattr(r["config"], name) for r in table_rows]
+        distinct = sorted(set(values))
         if SETTINGS[name] in ("int", "float"):
             x = np.asarray(values, dtype=float)
             if name in LOG_AXIS:
                 ax.set_xscale("log")
+            elif len(distinct) <= 12:
+                ax.set_xticks(distinct, [f"{v:g}" for v in distinct])
         else:
-            categories = sorted(set(values))
-            x = np.asarray([categories.index(v) for v in values], dtype=float)
-            ax.set_xticks(range(len(categories)), categories)
-        finished = np.asarray([r["status"] == "finished" for r in table_rows])
-        failed = np.asarray([r["status"] in ("failed", "error") for r in table_rows])
-        acc = np.asarray([r["final_test_acc"] if r["status"] == "finished" else 0.0
-                          for r in table_rows], dtype=float)
-        ax.scatter(x[finished], acc[finished], s=18, alpha=0.7, label="finished")
+            x = np.asarray([distinct.index(v) for v in values], dtype=float)
+            ax.set_xticks(range(len(distinct)), distinct)
+        ax.scatter(x[finished], acc[finished], s=18, alpha=0.7)
+        if len(distinct) <= 12 and len(distinct) < len(values):
+            at = np.unique(x[finished])
+            ax.plot(at, [acc[finished][x[finished] == a].mean() for a in at],
+                    color="tab:gray", linewidth=1, label="mean")
         if failed.any():
             ax.scatter(x[failed], acc[failed], marker="x", color="tab:red", label="failed")
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="lower right", fontsize=7)
         ax.set_xlabel(name.replace("_", " "))
         ax.set_ylabel("final test accuracy")
         ax.set_ylim(-0.03, 1.0)
-    fig.suptitle(f"final test accuracy by setting, {int(np.sum(finished))} finished trials")
+    fig.suptitle(f"final test accuracy by setting: {int(finished.sum())} finished, "
+                 f"{int(failed.sum())} failed of {len(table_rows)} trials")
     _save_figure(fig, path)
