@@ -99,7 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     """The xpnet argument parser."""
     from . import evaluate, sweep
 
-    parser = _Parser(prog="xpnet", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="xpnet", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train and use the TwoLayerNet of Deep Learning from Scratch, chapter 4, "
+                    "on NumPy/Numba or CuPy.",
+        epilog="examples:\n"
+               "  xpnet train --dataset fashion-mnist        the book's train_neuralnet.py\n"
+               "  xpnet train --resume runs/<run>            continue a stopped run\n"
+               "  xpnet eval runs/<run>                      test accuracy, per class\n"
+               "  xpnet predict runs/<run> picture.png       classify a picture\n"
+               "  xpnet sweep --lr 0.01,0.1,1 --seed 0-2     many runs, compared\n"
+               "'xpnet COMMAND --help' gives each command's options.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
