@@ -62,16 +62,19 @@ def seed_int(text: str) -> int:
     return value
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    """--device, --dataset, --data-dir: where a command computes and what it reads."""
+def add_data_args(p: argparse.ArgumentParser, *, default: str = "") -> None:
+    """--device, --dataset, --data-dir: where a command computes and what it reads.
+
+    ``default`` describes what --dataset and --data-dir default to, if not the usual.
+    """
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (default: $XPNET_DEVICE, else cpu)")
     p.add_argument("--dataset", choices=DATASETS, default=None,
-                   help="which data set (default: mnist; if only Fashion-MNIST is on this "
-                        "machine, that, with a note)")
+                   help=f"which data set (default: {default or 'mnist; if only Fashion-MNIST '
+                        'is on this machine, that, with a note'})")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding (or receiving) the four IDX .gz files "
-                        "(default: $XPNET_DATA_DIR, else the user cache)")
+                   help="folder holding (or receiving) the four IDX .gz files (default: "
+                        f"{default or '$XPNET_DATA_DIR, else the user cache'})")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:

@@ -296,7 +296,7 @@ def register(sub: Any) -> None:
                                    "dataset: accuracy, per class, the most frequent "
                                    "confusions; writes confusion.png and eval.json.")
     e.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a folder of xpnet train")
-    add_data_args(e)
+    add_data_args(e, default="the run's own, from its metrics.json")
     e.add_argument("--out", type=Path, default=None, metavar="FILE.png",
                    help="the confusion-matrix picture (default: RUN_DIR/confusion.png)")
     e.set_defaults(func=cmd_eval)
