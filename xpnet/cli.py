@@ -69,12 +69,13 @@ def add_data_args(p: argparse.ArgumentParser, *, default: str = "") -> None:
     """
     p.add_argument("--device", default=None,
                    help="cpu, cuda, cuda:N or auto (default: $XPNET_DEVICE, else cpu)")
+    dataset = default or "mnist; if only Fashion-MNIST is on this machine, that, with a note"
+    data_dir = default or "$XPNET_DATA_DIR, else the user cache"
     p.add_argument("--dataset", choices=DATASETS, default=None,
-                   help=f"which data set (default: {default or 'mnist; if only Fashion-MNIST '
-                        'is on this machine, that, with a note'})")
+                   help=f"which data set (default: {dataset})")
     p.add_argument("--data-dir", type=Path, default=None,
-                   help="folder holding (or receiving) the four IDX .gz files (default: "
-                        f"{default or '$XPNET_DATA_DIR, else the user cache'})")
+                   help=f"folder holding (or receiving) the four IDX .gz files (default: "
+                        f"{data_dir})")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
