@@ -182,7 +182,7 @@ def free_port() -> int:
     (["--seed", "5-2"], "the range '5-2' is empty"),
     (["--lr", "log:1e-4"], "is not a distribution"),
     (["--lr", "log:1e-4:1"], "needs --trials"),
-    (["--seed", "0-10000"], "10,001 trials, more than 10,000; pass --yes"),
+    (["--seed", "0-10000", "--dry-run"], "10,001 trials, more than 10,000; pass --yes"),
     (["--scheduler", "tcp://127.0.0.1:{port}"], "cannot reach the Dask scheduler"),
     (["--scheduler", "tcp://127.0.0.1:{port}", "--workers", "2"], "--workers sizes the local"),
 ])
