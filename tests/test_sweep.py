@@ -25,7 +25,7 @@ from support import FASHION_DIR, require_fashion_mnist
 
 from xpnet import cli
 from xpnet.run import RunConfig, load_data, run
-from xpnet.sweep import one_core, sweep
+from xpnet.sweep import one_core, sweep, trial_device
 from xpnet.sweep_report import COLUMNS
 from xpnet.sweep_spec import parse, trial_key, trials
 from xpnet.trainer import DivergenceError
@@ -185,6 +185,8 @@ def free_port() -> int:
     (["--seed", "0-10000", "--dry-run"], "10,001 trials, more than 10,000; pass --yes"),
     (["--scheduler", "tcp://127.0.0.1:{port}"], "cannot reach the Dask scheduler"),
     (["--scheduler", "tcp://127.0.0.1:{port}", "--workers", "2"], "--workers sizes the local"),
+    (["--scheduler", "tcp://127.0.0.1:{port}", "--device", "auto"], "--device auto could mean"),
+    (["--scheduler", "tcp://127.0.0.1:{port}", "--device", "gpu"], "unknown device 'gpu'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, fragment):
     out = tmp_path / "sweep"
@@ -194,6 +196,14 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, args, fragme
     assert stderr.startswith("xpnet sweep: error: ") and stderr.count("\n") == 1, stderr
     assert fragment in stderr
     assert not out.exists()
+
+
+def test_a_remote_clusters_device_is_named_not_checked_here():
+    # this machine may have no GPU; the cluster's workers may
+    assert trial_device("cuda", "tcp://127.0.0.1:8786") == "cuda:0"
+    assert trial_device(" CUDA:3", "tcp://127.0.0.1:8786") == "cuda:3"
+    assert trial_device(None, "tcp://127.0.0.1:8786") == "cpu"
+    assert trial_device("cpu", None) == "cpu"
 
 
 def test_an_unknown_option_is_one_line_exit_2(tmp_path):

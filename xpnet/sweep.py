@@ -95,7 +95,6 @@ def _error(message: str) -> Exception:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from . import sweep_report as sr
     from . import sweep_spec as spec
-    from .backend import parse_device
     from .cli import pick_dataset
 
     # Everything that can be refused is checked before anything is written or started.
@@ -113,7 +112,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if scheduler and args.workers is not None:
         raise _error("--workers sizes the local cluster; with --scheduler the cluster's own "
                      "workers run the trials")
-    base = {"dataset": pick_dataset(args), "device": str(parse_device(args.device)),
+    base = {"dataset": pick_dataset(args), "device": trial_device(args.device, scheduler),
             "data_dir": str(args.data_dir) if args.data_dir else None}
     configs = spec.trials(base, specs, args.trials, args.sweep_seed)
     swept = spec.swept(configs)
@@ -162,6 +161,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"wrote {out}/results.csv, sweep.json, accuracy.png, by_setting.png and "
           f"{sr.TRIALS_DIR}/<trial>/")
     return 0
+
+
+def trial_device(spec: str | None, scheduler: str | None) -> str:
+    """The trials' device: resolved here for a local cluster, only named for a remote one.
+
+    A remote cluster's workers may have GPUs this machine lacks, so ``cuda`` is checked
+    there, not here; ``auto`` is refused, as it could mean other devices on other workers.
+    """
+    from .backend import ENV_VAR, VALID_DEVICES, DeviceError, parse_device
+
+    if not scheduler:
+        return str(parse_device(spec))
+    name = (spec or os.environ.get(ENV_VAR) or "cpu").strip().lower()
+    index = name.partition(":")[2]
+    if name == "cpu" or name == "cuda" or (name.startswith("cuda:") and index.isdigit()):
+        return "cuda:0" if name == "cuda" else name
+    if name == "auto":
+        raise DeviceError("--device auto could mean different devices on different workers; "
+                          "with --scheduler say cpu or cuda")
+    raise DeviceError(f"unknown device {name!r}: valid values are {VALID_DEVICES}")
 
 
 def sweep(configs: Sequence[Any], *, out: str | Path, client: Any, data: Any = None,
