@@ -23,7 +23,7 @@ from benchlib import FASHION_DIR, record
 from support import require_fashion_mnist
 
 from xpnet.run import RunConfig, claim_dir, load_data, run
-from xpnet.sweep import one_core, sweep
+from xpnet.sweep import connect, one_core, sweep
 from xpnet.sweep_spec import trial_key
 
 WORKERS = 2
@@ -55,14 +55,14 @@ def sequential(configs, data, out):
     return results
 
 
-def local_client(processes: bool):
-    from distributed import Client, LocalCluster
+def local_client(timed: bool):
+    """The command's own LocalCluster when timing; a quick thread-based one otherwise."""
+    if timed:
+        return connect(None, WORKERS)
+    from distributed import Client
 
-    # threads talk in-process; worker processes over TCP on the loopback
-    where = {"host": "127.0.0.1"} if processes else {}
-    cluster = LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=processes,
-                           dashboard_address=None, **where)
-    return cluster, Client(cluster)
+    return Client(n_workers=WORKERS, threads_per_worker=1, processes=False,  # owns its cluster
+                  dashboard_address=None)
 
 
 @pytest.mark.parametrize("backend", ["one process", "LocalCluster 2 workers"])
@@ -86,8 +86,7 @@ def test_sweep_throughput(benchmark, backend, data, tmp_path) -> None:
                                      rounds=2 if benchmark.enabled else 1)
         assert all(r.status == "finished" for r in results)
         return
-    cluster, client = local_client(processes=benchmark.enabled)
-    with cluster, client:
+    with local_client(benchmark.enabled) as client:
         client.wait_for_workers(WORKERS, timeout=120)
         if warm:
             sweep(warm, out=tmp_path / "warm", client=client, data=data)
@@ -111,24 +110,23 @@ def test_sweep_throughput(benchmark, backend, data, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_sweep_overhead_on_default_trials(benchmark, data, tmp_path) -> None:
-    """Two default-length trials (10000 iterations), one per worker: the time around them."""
-    iters = 10000 if benchmark.enabled else 50
+    """Default-length trials (10000 iterations), two per worker: the time around them."""
+    n, iters = (2 * WORKERS, 10000) if benchmark.enabled else (WORKERS, 50)
     if not benchmark.enabled:
         data = small(data)
-    configs = trials(WORKERS, iters)
-    record(benchmark, f"overhead per trial, {WORKERS} trials of {iters} iterations",
-           "LocalCluster 2 workers", trials=WORKERS, iters=iters)
-    cluster, client = local_client(processes=benchmark.enabled)
-    with cluster, client:
+    configs = trials(n, iters)
+    record(benchmark, f"overhead per trial, {n} trials of {iters} iterations",
+           "LocalCluster 2 workers", trials=n, iters=iters)
+    with local_client(benchmark.enabled) as client:
         client.wait_for_workers(WORKERS, timeout=120)
         if benchmark.enabled:
             warm = [dataclasses.replace(configs[0], iters=10)]
             sweep(warm, out=tmp_path / "warm", client=client, data=data)
         table = benchmark.pedantic(lambda: sweep(configs, out=tmp_path / "timed",
                                                  client=client, data=data), rounds=1)
-    assert [r["status"] for r in table] == ["finished"] * WORKERS
+    assert [r["status"] for r in table] == ["finished"] * n
     if benchmark.enabled:
         wall = benchmark.stats.stats.median
         own = sum(r["wall_time_s"] for r in table)
-        benchmark.extra_info["overhead_per_trial_s"] = (wall * WORKERS - own) / WORKERS
+        benchmark.extra_info["overhead_per_trial_s"] = (wall * WORKERS - own) / n
         benchmark.extra_info["overhead_fraction"] = (wall * WORKERS - own) / own
