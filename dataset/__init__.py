@@ -17,8 +17,8 @@ from .errors import (
     UnverifiedDataWarning,
     WrongDatasetError,
 )
-from .source import Dataset, find_local, load_dataset
+from .source import Dataset, find_local, load_dataset, normalized
 
 __all__ = ["CacheWarning", "CorruptFileError", "DataNotFoundError", "Dataset", "DatasetError",
            "DownloadError", "UnverifiedDataWarning", "WrongDatasetError", "find_local",
-           "load_dataset"]
+           "load_dataset", "normalized"]

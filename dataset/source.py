@@ -152,13 +152,19 @@ def user_cache_dir(name: str) -> Path:
     return root / "xpnet" / name
 
 
+def normalized(x: np.ndarray) -> np.ndarray:
+    """uint8 images as float32 in [0, 1]: the book's ``load_mnist(normalize=True)``."""
+    x = x.astype(np.float32)
+    x /= 255.0
+    return x
+
+
 def convert(x: np.ndarray, t: np.ndarray, normalize: bool, flatten: bool,
             one_hot_label: bool) -> Split:
     """The book's conversions of one split: float32 / 255, one-hot float64, (N, 1, 28, 28)."""
     # Same steps, dtypes and order as the book's load_mnist.
     if normalize:
-        x = x.astype(np.float32)
-        x /= 255.0
+        x = normalized(x)
     if one_hot_label:
         one_hot = np.zeros((t.size, 10))
         one_hot[np.arange(t.size), t] = 1

@@ -248,7 +248,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
     from . import backend
-    from .dataset import load_dataset
+    from .dataset import load_dataset, normalized
     from .two_layer_net import PARAM_NAMES, TwoLayerNet
 
     device = _device(args.device)
@@ -257,7 +257,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     network = TwoLayerNet(data.x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
                           device=device)
-    x_batch = data.x_train[: args.samples].astype(np.float32) / 255.0
+    x_batch = normalized(data.x_train[: args.samples])
     t_batch = data.t_train[: args.samples]
     grad_numerical = network.numerical_gradient(x_batch, t_batch, method=args.method)
     grad_backprop = network.gradient(x_batch, t_batch)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .dataset import normalized
 from .inputs import InputError
 
 EVAL_SCHEMA_VERSION = 1
@@ -91,11 +92,6 @@ def evaluate(net: Any, x: Any, t: Any, class_names: Sequence[str]) -> Evaluation
     confusion = np.bincount(truth * classes + predicted, minlength=classes * classes)
     return Evaluation(confusion.reshape(classes, classes).astype(np.int64),
                       tuple(class_names))
-
-
-def scaled(images: np.ndarray) -> np.ndarray:
-    """uint8 images as float32 / 255: the book's ``load_mnist(normalize=True)``, and run()'s."""
-    return images.astype(np.float32) / 255.0
 
 
 # -- the run folder ---------------------------------------------------------------------------
@@ -180,7 +176,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if net.sizes[0] != data.x_test.shape[1]:
         raise InputError(f"the net takes {net.sizes[0]} inputs but {data.title} images have "
                          f"{data.x_test.shape[1]} pixels")
-    result = evaluate(net, scaled(data.x_test), data.t_test, data.class_names)
+    result = evaluate(net, normalized(data.x_test), data.t_test, data.class_names)
 
     d, h, c = net.sizes
     print(f"{run_dir}: TwoLayerNet({d}, {h}, {c}) {net.dtype.name} on the {data.title} test "

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .dataset import normalized
 from .inputs import InputError
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def mnist_like(image: str | os.PathLike[str] | np.ndarray, *,
                              "2-D uint8 grayscale array")
     else:
         name, gray = str(image), read_gray(image)
-    return (canvas(gray, LAYOUTS[dataset], name).astype(np.float32) / 255.0).reshape(-1)
+    return normalized(canvas(gray, LAYOUTS[dataset], name)).reshape(-1)
 
 
 def canvas(gray: np.ndarray, layout: Layout, name: str = "the image") -> np.ndarray:

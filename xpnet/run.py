@@ -28,6 +28,7 @@ import numpy as np
 
 from . import inputs, report, trainer
 from .backend import asnumpy, parse_device, to_device
+from .dataset import normalized
 from .dataset.atomic import atomic_write
 from .inputs import InputError
 from .trainer import GRAD_METHODS, DivergenceError, History, train
@@ -265,7 +266,7 @@ def _as_float(data: Any, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """The book's ``load_mnist(normalize=True)`` arrays: images float / 255, labels."""
     def scale(x: np.ndarray) -> np.ndarray:
         # float32 division first, as load_mnist(normalize=True), then the run's dtype
-        return (x.astype(np.float32) / 255.0).astype(dtype, copy=False)
+        return normalized(x).astype(dtype, copy=False)
 
     return scale(data.x_train), data.t_train, scale(data.x_test), data.t_test
 
