@@ -144,7 +144,8 @@ def _title(result: RunResult) -> str:
             f"batch {c.batch_size}, seed {c.seed}{final}")
 
 
-def _save_figure(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
+    """``fig`` as a PNG at ``path``, atomically."""
     FigureCanvasAgg(fig)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
 
@@ -179,7 +180,7 @@ def plot_accuracy(result: RunResult, path: Path) -> None:
     ax.set_ylim(0, 1.0)
     ax.legend(loc="lower right")
     ax.set_title(_title(result), fontsize=9)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def centred_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -206,4 +207,4 @@ def plot_loss(result: RunResult, path: Path) -> None:
     ax.set_ylabel("loss")
     ax.legend(loc="upper right")
     ax.set_title(_title(result), fontsize=9)
-    _save_figure(fig, path)
+    save_figure(fig, path)

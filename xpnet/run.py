@@ -206,7 +206,7 @@ def run(
                           for k in PARAM_NAMES}
         history = checkpoint["history"]
     record = report.RunRecord(config=config, started_at=started, command=command,
-                              data=_provenance(data))
+                              data=provenance(data))
     if out is not None and checkpoint is None:
         # A checkpoint at iteration 0 first: a run killed at any moment can be resumed.
         history = History(iter_per_epoch=trainer.iter_per_epoch(x_train.shape[0],
@@ -271,7 +271,8 @@ def _as_float(data: Any, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return scale(data.x_train), data.t_train, scale(data.x_test), data.t_test
 
 
-def _provenance(data: Any) -> dict[str, Any]:
+def provenance(data: Any) -> dict[str, Any]:
+    """Where a dataset came from, for metrics.json: name, folder, files, verification, sizes."""
     return {
         "name": getattr(data, "name", None),
         "directory": str(getattr(data, "directory", "")) or None,

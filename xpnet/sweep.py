@@ -210,7 +210,9 @@ def sweep(configs: Sequence[Any], *, out: str | Path, client: Any, data: Any = N
         from .run import load_data
 
         data = load_data(todo[0])
-    data_info = _provenance(data) if data is not None else {}
+    from .run import provenance
+
+    data_info = provenance(data) if data is not None else {}
     swept = swept_of(configs)
     if engine is None:
         engine = describe(client, None) if client is not None else {"kind": "none"}
@@ -396,12 +398,6 @@ def _worker() -> str:
         import socket
 
         return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _provenance(data: Any) -> dict[str, Any]:
-    from .run import _provenance
-
-    return _provenance(data)
 
 
 def _one_line(err: BaseException) -> str:

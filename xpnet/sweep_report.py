@@ -187,7 +187,7 @@ def plot_accuracy(path: Path, table_rows: Sequence[Mapping[str, Any]],
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    from .report import _save_figure
+    from .report import save_figure
 
     done = [r for r in table_rows if r["status"] == "finished"]
     names = list(swept) or ["seed"]
@@ -209,7 +209,7 @@ def plot_accuracy(path: Path, table_rows: Sequence[Mapping[str, Any]],
     ax.set_title(f"test accuracy per epoch, {len(done)} of {len(table_rows)} trials")
     if 0 < len(done) <= 24:
         ax.legend(loc="lower right", fontsize=7, ncol=2 if len(done) > 8 else 1)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
@@ -221,7 +221,7 @@ def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
     """
     from matplotlib.figure import Figure
 
-    from .report import _save_figure
+    from .report import save_figure
 
     names = list(swept) or ["seed"]
     columns = min(len(names), 3)
@@ -258,4 +258,4 @@ def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
         ax.set_ylim(-0.03, 1.0)
     fig.suptitle(f"final test accuracy by setting: {int(finished.sum())} finished, "
                  f"{int(failed.sum())} failed of {len(table_rows)} trials")
-    _save_figure(fig, path)
+    save_figure(fig, path)
