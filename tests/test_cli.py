@@ -316,3 +316,16 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path) -> None:
     _, stderr = proc.communicate(timeout=60)
     assert "Traceback" not in stderr
     assert proc.returncode in (0, 130), stderr
+
+
+def test_an_internal_error_is_not_dressed_up_as_a_usage_error(monkeypatch, tmp_path) -> None:
+    # Only typed user errors become one line and exit 2; a bug keeps its traceback.
+    from xpnet import cli, run
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug deep inside")
+
+    monkeypatch.setattr(run, "load_data", broken)
+    with pytest.raises(ValueError, match="a bug deep inside"):
+        cli.main(["train", "--dataset", "fashion-mnist", "--out", str(tmp_path / "o")])
+    assert not (tmp_path / "o").exists()  # and the empty folder it claimed is gone
