@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP_KEYS = {"backend", "baseline", "dtype"}
+# "measured": figures a benchmark derives from its run (not settings to compare on)
+SKIP_KEYS = {"backend", "baseline", "dtype", "measured"}
 
 
 def machine(record: dict) -> str:
@@ -48,6 +49,7 @@ def rows_from(record: dict) -> list[dict]:
             "group": b.get("group") or "", "backend": info.get("backend", b["name"]),
             "dtype": info.get("dtype", ""), "params": params,
             "baseline": bool(info.get("baseline")), "median": b["stats"]["median"],
+            "measured": info.get("measured", {}),
         })
     for e in entries:
         same_group = [b for b in entries if b["baseline"] and b["group"] == e["group"]
@@ -64,7 +66,8 @@ def table(entries: list[dict]) -> str:
             "|---|---|---|---|---:|---:|---|\n")
     lines = []
     for e in sorted(entries, key=lambda e: (e["group"], not e["baseline"], e["median"])):
-        params = ", ".join(f"{k} {v}" for k, v in e["params"].items())
+        params = ", ".join([f"{k} {v}" for k, v in e["params"].items()]
+                           + [f"{k} {v:.3g}" for k, v in e.get("measured", {}).items()])
         speed = f"{e['speedup']:.3g}x" if e["speedup"] is not None else ""
         lines.append(f"| {e['group']} | {e['backend']} | {e['dtype']} | {params} | "
                      f"{fmt_time(e['median'])} | {speed} | {e['vs']} |")
