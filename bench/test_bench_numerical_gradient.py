@@ -52,3 +52,29 @@ def test_numerical_gradient(benchmark, backend, batch100) -> None:
     for key in PARAM_NAMES:
         diff = np.abs(asnumpy(grads[key]) - asnumpy(reference[key])).max()
         assert diff < 1e-6, (key, diff)
+
+
+def test_numerical_gradient_in_the_books_loop(benchmark, batch100, fashion) -> None:
+    """One step of the book's loop on the CPU: numerical gradient, update, then the loss.
+
+    The loss's matrix products between gradients used to leave BLAS workers spinning on
+    the cores Numba needs; next to the kernel-only row of the same run, this row shows
+    what a reader's own loop gets.
+    """
+    hidden, size = (50, 100) if benchmark.enabled else (5, 10)
+    (x_train, t_train), _ = fashion
+    net = TwoLayerNet(784, hidden, 10, seed=0)
+    rng = np.random.default_rng(0)
+
+    def step():
+        idx = rng.choice(x_train.shape[0], size)
+        x, t = x_train[idx].astype(np.float64), t_train[idx]
+        grads = net.numerical_gradient(x, t)
+        for key in PARAM_NAMES:
+            net.params[key] -= 0.1 * grads[key]
+        return net.loss(x, t)
+
+    record(benchmark, GROUP, "numba-cpu, a step of the book's loop", dtype="float64")
+    loss = benchmark.pedantic(step, rounds=20 if benchmark.enabled else 3, warmup_rounds=1,
+                              iterations=1)
+    assert np.isfinite(loss) and loss < np.log(10) + 0.1  # chance level is log(10)

@@ -11,7 +11,6 @@ all on one device) and are not checked again.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
@@ -20,21 +19,23 @@ from threadpoolctl import ThreadpoolController
 from . import kernels
 from .backend import get_array_module, is_cupy_array
 
-_blas_controller: ThreadpoolController | None = None
+_blas_quieted = False
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager:
-    """BLAS on one thread while the parallel Numba gradient runs on the CPU.
+def quiet_blas() -> None:
+    """From the first CPU numerical gradient on, BLAS runs on one thread in this process.
 
-    Idle OpenBLAS workers spin for a while after each matrix product and take the cores
-    Numba's threads need, which slows the fused gradient severalfold (figures in the
-    README). The controller scans the loaded libraries, so it is made once; ``limit``
-    itself is cheap.
+    Idle OpenBLAS workers spin for a while after every matrix product and take the cores
+    the parallel Numba gradient needs, which then runs several times slower. Limiting
+    BLAS only while the kernel runs does not help: the spinning comes from the products
+    made between calls, such as the loss the book's loop computes after each step. The
+    products of the book's small network lose little on one thread. To give BLAS its
+    threads back afterwards: ``threadpoolctl.threadpool_limits(os.cpu_count(), "blas")``.
     """
-    global _blas_controller
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    return _blas_controller.limit(limits=1, user_api="blas")
+    global _blas_quieted
+    if not _blas_quieted:  # scanning the loaded libraries costs ~0.2 ms: once
+        ThreadpoolController().limit(limits=1, user_api="blas")
+        _blas_quieted = True
 
 
 def _stream(cupy: Any) -> Any:
@@ -85,5 +86,5 @@ def two_layer_numerical_gradient(
             W1, b1, W2, b2, x, labels, stream=_stream(cupy)
         )
         return tuple(cupy.asarray(g) for g in grads)
-    with _one_blas_thread():
-        return kernels.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)
+    quiet_blas()
+    return kernels.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)
