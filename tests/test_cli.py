@@ -291,6 +291,12 @@ def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path) -> None:
     assert "holds no checkpoint.npz" in line
 
 
+def test_resume_refuses_new_settings_instead_of_ignoring_them(tmp_path) -> None:
+    line = one_line_error(xpnet("train", "--resume", str(tmp_path), "--iters", "20000",
+                                "--lr", "0.5"))
+    assert "--resume continues a run with its own settings; drop --iters, --lr" in line
+
+
 def test_version_and_help_work_without_a_writable_home() -> None:
     env = {"HOME": "/proc/nonexistent", "XDG_CACHE_HOME": "", "NUMBA_CACHE_DIR": ""}
     r = xpnet("--version", env=env)

@@ -78,24 +78,28 @@ def add_data_args(p: argparse.ArgumentParser, *, default: str = "") -> None:
                         f"{data_dir})")
 
 
+TRAIN_SETTINGS = ("seed", "dtype", "iters", "batch_size", "lr", "hidden", "weight_init_std",
+                  "grad")
+
+
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    """The settings of one run (RunConfig), with the book's defaults."""
+    """The settings of one run; unset ones (None) take RunConfig's defaults, the book's."""
     p.add_argument("--seed", type=seed_int, default=None,
                    help="seed for weights and batches (default: random; printed and recorded "
                         "in metrics.json)")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+    p.add_argument("--dtype", choices=("float64", "float32"), default=None,
                    help="parameter and data dtype (default: float64, like the book)")
-    p.add_argument("--iters", type=positive_int, default=10000,
+    p.add_argument("--iters", type=positive_int, default=None,
                    help="iterations (default: 10000)")
-    p.add_argument("--batch-size", type=positive_int, default=100,
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="mini-batch size (default: 100)")
-    p.add_argument("--lr", type=positive_float, default=0.1,
+    p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: 0.1)")
-    p.add_argument("--hidden", type=positive_int, default=50,
+    p.add_argument("--hidden", type=positive_int, default=None,
                    help="hidden units (default: 50)")
-    p.add_argument("--weight-init-std", type=positive_float, default=0.01,
+    p.add_argument("--weight-init-std", type=positive_float, default=None,
                    help="standard deviation of the initial weights (default: 0.01)")
-    p.add_argument("--grad", choices=("backprop", "numerical"), default="backprop",
+    p.add_argument("--grad", choices=("backprop", "numerical"), default=None,
                    help="backprop, or numerical (the fused central difference)")
 
 
@@ -172,6 +176,7 @@ def note(message: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .inputs import InputError
     from .run import (
         RunConfig,
         claim_dir,
@@ -182,7 +187,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         stop_on_signals,
     )
 
+    given = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
     if args.resume is not None:
+        others = [f"--{k.replace('_', '-')}" for k in (*given, "dataset", "data_dir", "device",
+                                                      "out") if getattr(args, k) is not None]
+        if others:
+            raise InputError(f"--resume continues a run with its own settings; drop "
+                             f"{', '.join(others)} (or start a new run with them)")
         config = read_checkpoint(args.resume)["config"]
         out = args.resume
     else:
@@ -194,12 +205,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with _removed_if_empty(out), stop_on_signals() as received:
         if args.resume is None:
-            seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-            config = RunConfig(dataset=pick_dataset(args), iters=args.iters,
-                               batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
-                               weight_init_std=args.weight_init_std, grad=args.grad,
-                               dtype=args.dtype, seed=seed, device=str(device),
-                               data_dir=str(args.data_dir) if args.data_dir else None)
+            given.setdefault("seed", secrets.randbelow(2**31))  # printed before training
+            config = RunConfig(dataset=pick_dataset(args), device=str(device),
+                               data_dir=str(args.data_dir) if args.data_dir else None, **given)
         data = load_data(config)
         print(f"xpnet {__version__}: TwoLayerNet({data.x_train.shape[1]}, {config.hidden}, 10) "
               f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
