@@ -139,8 +139,8 @@ def test_sigkill_at_random_moments_leaves_a_run_that_resumes_exactly(fashion, tm
     out = tmp_path / "killed"
     chance = random.Random(20261129)
     proc = start("train", *common, "--out", str(out))
-    for _ in range(3):  # killed three times, at random moments of training
-        wait_for_line(proc, "xpnet ")  # the data is loaded; training starts now
+    wait_for_line(proc, "train acc, test acc | ")  # training has begun: a checkpoint exists
+    for _ in range(3):  # killed three times, at random moments of training or start-up
         time.sleep(chance.uniform(0.2, 1.0))
         proc.kill()
         proc.communicate(timeout=60)
@@ -148,6 +148,7 @@ def test_sigkill_at_random_moments_leaves_a_run_that_resumes_exactly(fashion, tm
         assert state["history"].iterations < 1500
         assert json.loads((out / "metrics.json").read_text())["status"] == "running"
         proc = start("train", "--resume", str(out), "--no-progress")
+        wait_for_line(proc, "xpnet ")  # the resumed run has loaded its data
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     for key, value in params_of(whole).items():
@@ -287,6 +288,7 @@ def test_no_data_offline_exits_2_naming_the_ways_out(tmp_path) -> None:
 
 
 def test_resume_of_a_folder_without_a_checkpoint_is_refused(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
     line = one_line_error(xpnet("train", "--resume", str(tmp_path)))
     assert "holds no checkpoint.npz" in line
 

@@ -153,6 +153,9 @@ def test_new_run_folders_never_collide(tmp_path) -> None:
 
 
 def test_resume_needs_a_checkpoint(tmp_path) -> None:
+    with pytest.raises(RunError, match="is empty: its run stopped before training began"):
+        run(CONFIG, out=tmp_path, resume=True)
+    (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(RunError, match="holds no checkpoint.npz"):
         run(CONFIG, out=tmp_path, resume=True)
     (tmp_path / "checkpoint.npz").write_bytes(b"junk")

@@ -288,8 +288,10 @@ def test_separate_scheduler_and_workers(tmp_path, reference):
 def test_ctrl_c_keeps_finished_trials_and_the_same_command_continues(tmp_path):
     require_fashion_mnist()
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "xpnet", "sweep", *DATA, "--lr", "0.05,0.1,0.2",
-               "--hidden", "20", "--seed", "0", "--iters", "200", "--workers", "1",
+    # One short trial and two long ones: whichever order they run in, when the first
+    # "finished" shows in results.csv a long one is still running, so Ctrl-C meets it.
+    command = [sys.executable, "-m", "xpnet", "sweep", *DATA, "--lr", "0.1",
+               "--hidden", "20", "--seed", "0", "--iters", "200,6000,7000", "--workers", "1",
                "--no-progress", "--out", str(out)]
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)

@@ -304,6 +304,9 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
     """The checkpoint in ``out``: ``config``, ``params``, ``history``, ``started_at``."""
     path = Path(out) / CHECKPOINT
     if not path.is_file():
+        if Path(out).is_dir() and not any(Path(out).iterdir()):
+            raise RunError(f"{out} is empty: its run stopped before training began; start "
+                           "it again instead (its settings were never saved)")
         raise RunError(f"{out} holds no {CHECKPOINT}: it is not a run folder that can be "
                        "resumed")
     from .two_layer_net import read_params
