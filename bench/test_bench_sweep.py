@@ -62,7 +62,7 @@ def local_client(timed: bool):
     from distributed import Client
 
     return Client(n_workers=WORKERS, threads_per_worker=1, processes=False,  # owns its cluster
-                  dashboard_address=None)
+                  dashboard_address="127.0.0.1:0")
 
 
 @pytest.mark.parametrize("backend", ["one process", "LocalCluster 2 workers"])

@@ -68,7 +68,7 @@ def local_client():
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
         client.wait_for_workers(2, timeout=120)
         yield client
 
@@ -323,3 +323,20 @@ def test_ctrl_c_keeps_finished_trials_and_the_same_command_continues(tmp_path):
     assert [r["status"] for r in rows] == ["finished"] * 3
     for key, content in done.items():  # not run again
         assert (out / "trials" / key / "metrics.json").read_bytes() == content
+
+
+def test_the_local_clusters_resource_tracker_keeps_quiet_about_stopped_workers(tmp_path):
+    # Ctrl-C stops workers that hold a semaphore; multiprocessing's resource tracker then
+    # warns as it cleans up, after the command's last line. It must start with the filter.
+    script = tmp_path / "tracker.py"
+    script.write_text(
+        "from multiprocessing import resource_tracker\n"
+        "from xpnet.sweep import connect\n"
+        "if __name__ == '__main__':\n"
+        "    with connect(None, 1):\n"
+        "        pid = resource_tracker._resource_tracker._pid\n"
+        "        print(open(f'/proc/{pid}/cmdline').read().replace(chr(0), ' '))\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "-Wignore:resource_tracker:UserWarning" in r.stdout

@@ -339,8 +339,8 @@ def one_core() -> Iterator[None]:
 def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
     """A ``distributed.Client``: of the scheduler at ``scheduler``, else of a LocalCluster.
 
-    The local cluster has ``workers`` single-threaded worker processes on 127.0.0.1, no
-    dashboard; Dask's nannies start them with OMP/MKL/OPENBLAS_NUM_THREADS=1. Raises
+    The local cluster has ``workers`` single-threaded worker processes on 127.0.0.1;
+    Dask's nannies start them with OMP/MKL/OPENBLAS_NUM_THREADS=1. Raises
     SweepError if the scheduler cannot be reached within CONNECT_TIMEOUT_S seconds or has
     no worker within WORKER_WAIT_S.
     """
@@ -355,12 +355,21 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
     if not scheduler:
         import dask
 
+        # A worker stopped by Ctrl-C leaves a semaphore that multiprocessing's resource
+        # tracker cleans up, saying so in a warning that would end the command's output.
+        # The tracker takes its warning filters from these options when it starts.
+        quiet = "ignore:resource_tracker:UserWarning"
+        if quiet not in sys.warnoptions:
+            sys.warnoptions.append(quiet)
+
         # Dask's nannies set MALLOC_TRIM_THRESHOLD_ in a worker's environment, which turns
         # off glibc's adaptive mmap threshold: every array over 128 KiB is then mapped
         # afresh, and a trial runs 1.6x slower. Its other settings (one BLAS thread) stay.
         with dask.config.set({NO_MALLOC_TRIM: None}), LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                # the scheduler's HTTP server on a free loopback port: two sweeps at once
+                # do not contend for 8787 (nor warn about it)
+                dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR) as cluster, \
                 Client(cluster) as client:
             yield client
         return
