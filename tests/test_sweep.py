@@ -340,3 +340,29 @@ def test_the_local_clusters_resource_tracker_keeps_quiet_about_stopped_workers(t
                        timeout=120)
     assert r.returncode == 0, r.stderr
     assert "-Wignore:resource_tracker:UserWarning" in r.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_sweep_started_in_the_background_still_stops_on_a_signal(tmp_path, signum, code):
+    # A job started with '&' from a script inherits SIGINT ignored; the sweep must stop
+    # all the same, like xpnet train, and SIGTERM too.
+    require_fashion_mnist()
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xpnet", "sweep", *DATA, "--lr", "0.1", "--hidden", "20",
+         "--seed", "0", "--iters", "20000", "--workers", "1", "--no-progress", "--out",
+         str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        # once this line is out, the trial is running
+        assert proc.stdout.readline().startswith("xpnet sweep: 1 trial, 0 already done")
+        time.sleep(1.0)
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, stderr
+    assert "xpnet sweep: interrupted; the finished trials are kept in" in stderr
+    assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"

@@ -332,18 +332,23 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
 # -- stopping on a signal -------------------------------------------------------------------
 
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[Callable[[], int | None]]:
-    """Within the block, SIGINT and SIGTERM ask the run to stop after its current step.
+def stop_on_signals(*, at_once: bool = False) -> Iterator[Callable[[], int | None]]:
+    """Within the block, SIGINT and SIGTERM ask the work to stop.
 
-    Yields a callable: the number of the signal received so far, or None. A second
-    signal while stopping raises KeyboardInterrupt, so a stuck run can still be killed.
+    Yields a callable: the number of the signal received so far, or None. A run asks it
+    after each step (and stops cleanly); with ``at_once`` the signal raises
+    KeyboardInterrupt where the program is, for work that waits on others (a sweep). A
+    second signal always raises KeyboardInterrupt, so a stuck run can still be stopped.
+    The handlers are installed even where SIGINT was ignored (a job started with ``&``
+    from a script): a run that can stop cleanly should, whatever the shell did.
     """
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:
-        if received:
-            raise KeyboardInterrupt
+        first = not received
         received.append(signum)
+        if at_once or not first:
+            raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -20,6 +20,7 @@ import contextlib
 import datetime as dt
 import os
 import shlex
+import signal
 import sys
 import time
 import uuid
@@ -139,19 +140,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             from .run import new_run_dir
 
             out = new_run_dir("sweeps")
-        print(f"xpnet sweep: {len(configs)} trials, {len(configs) - len(todo)} already done; "
-              f"{engine['workers']} workers ({engine['kind']}); writing {out}", flush=True)
+        plural = "" if len(configs) == 1 else "s"
+        print(f"xpnet sweep: {len(configs)} trial{plural}, {len(configs) - len(todo)} already "
+              f"done; {engine['workers']} workers ({engine['kind']}); writing {out}", flush=True)
+        from .run import stop_on_signals
+
         try:
-            table = sweep(configs, out=out, client=client, data=data, command=command,
-                          engine=engine, progress=False if args.no_progress else None,
-                          done=done)
+            with stop_on_signals(at_once=True) as received:
+                table = sweep(configs, out=out, client=client, data=data, command=command,
+                              engine=engine, progress=False if args.no_progress else None,
+                              done=done)
         except KeyboardInterrupt:
             again = shlex.join(command or ["xpnet", "sweep", "..."])
             if args.out is None:
                 again += f" --out {shlex.quote(str(out))}"
             print(f"xpnet sweep: interrupted; the finished trials are kept in {out}. "
                   f"Continue with: {again}", file=sys.stderr)
-            return 130
+            return 128 + (received() or signal.SIGINT)
     best = sorted((r for r in table if r["status"] == "finished"),
                   key=lambda r: -r["final_test_acc"])[: args.top]
     unfinished = len(table) - sum(r["status"] == "finished" for r in table)
