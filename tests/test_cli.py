@@ -337,3 +337,18 @@ def test_an_internal_error_is_not_dressed_up_as_a_usage_error(monkeypatch, tmp_p
     with pytest.raises(ValueError, match="a bug deep inside"):
         cli.main(["train", "--dataset", "fashion-mnist", "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()  # and the empty folder it claimed is gone
+
+
+def test_output_piped_into_head_ends_quietly(monkeypatch) -> None:
+    # xpnet eval RUN | head -3: the reader closes the pipe while xpnet still writes.
+    from xpnet import cli
+
+    read, write = os.pipe()
+    os.close(read)
+    stdout = os.fdopen(write, "w", buffering=1)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        code = cli.main(["sweep", "--dataset", "fashion-mnist", "--lr", "0.1,1", "--dry-run"])
+        assert code == 128 + signal.SIGPIPE
+    finally:
+        stdout.close()
