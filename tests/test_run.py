@@ -24,7 +24,7 @@ from xpnet.trainer import DivergenceError
 from xpnet.two_layer_net import TwoLayerNet
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity, like xpnet.dataset.Dataset
 class Data:
     """Stands in for xpnet.dataset.Dataset: separable uint8 'images' of 10 classes."""
 
@@ -197,3 +197,14 @@ def test_metrics_are_json_with_a_schema_version(data, tmp_path) -> None:
     out = claim_dir(tmp_path / "a")
     run(CONFIG, data=data, out=out)
     assert json.loads((out / "metrics.json").read_text())["schema_version"] == 1
+
+
+def test_runs_on_one_data_set_share_its_float_arrays(data) -> None:
+    # A sweep worker runs many trials on one data set: convert it once per dtype.
+    from xpnet.run import _as_float
+
+    a, b = _as_float(data, "float64"), _as_float(data, "float64")
+    assert all(x is y for x, y in zip(a, b, strict=True))
+    assert not a[0].flags.writeable  # shared, so nobody may change them
+    assert _as_float(data, "float32")[0].dtype == np.float32
+    np.testing.assert_array_equal(a[0], data.x_train.astype(np.float32) / 255)
