@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from .dataset.specs import SPECS
+from .inputs import FLOAT_DTYPES, GRAD_METHODS
 
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = tuple(SPECS)  # "mnist", "fashion-mnist"
 EXIT_USAGE = 2
 
 
@@ -88,7 +90,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed_int, default=None,
                    help="seed for weights and batches (default: random; printed and recorded "
                         "in metrics.json)")
-    p.add_argument("--dtype", choices=("float64", "float32"), default=None,
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
                    help="parameter and data dtype (default: float64, like the book)")
     p.add_argument("--iters", type=positive_int, default=None,
                    help="iterations (default: 10000)")
@@ -100,7 +102,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="hidden units (default: 50)")
     p.add_argument("--weight-init-std", type=positive_float, default=None,
                    help="standard deviation of the initial weights (default: 0.01)")
-    p.add_argument("--grad", choices=("backprop", "numerical"), default=None,
+    p.add_argument("--grad", choices=GRAD_METHODS, default=None,
                    help="backprop, or numerical (the fused central difference)")
 
 
@@ -143,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(g)
     g.add_argument("--seed", type=seed_int, default=None,
                    help="seed for the weights (default: random, printed)")
-    g.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+    g.add_argument("--dtype", choices=FLOAT_DTYPES, default="float64",
                    help="parameter and data dtype (default: float64)")
     g.add_argument("--samples", type=positive_int, default=3, help="samples (default: 3)")
     g.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
@@ -286,7 +288,6 @@ def in_cli_terms(err: Exception) -> str:
     line the ways out are ``--data-dir`` and ``--dataset``.
     """
     from .dataset.errors import DataNotFoundError, DownloadError, WrongDatasetError
-    from .dataset.specs import SPECS
 
     message = " ".join(str(err).split()) or type(err).__name__
     if isinstance(err, WrongDatasetError):

@@ -20,6 +20,10 @@ import numpy as np
 
 from .backend import get_array_module
 
+# The choices of a run's settings, named once for the API, the CLI and sweeps.
+FLOAT_DTYPES = ("float64", "float32")  # float64 first: the book's
+GRAD_METHODS = ("backprop", "numerical")
+
 
 class InputError(ValueError):
     """A public xpnet function got input it cannot use; the message says how to fix it."""

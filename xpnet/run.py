@@ -31,12 +31,12 @@ from . import inputs, report, trainer
 from .backend import asnumpy, parse_device, to_device
 from .dataset import normalized
 from .dataset.atomic import atomic_write
-from .inputs import InputError
-from .trainer import GRAD_METHODS, DivergenceError, History, train
+from .dataset.specs import SPECS
+from .inputs import FLOAT_DTYPES, GRAD_METHODS, InputError
+from .trainer import DivergenceError, History, train
 from .two_layer_net import PARAM_NAMES, TwoLayerNet, save_params
 
-DATASETS = ("mnist", "fashion-mnist")
-DTYPES = ("float64", "float32")
+DATASETS = tuple(SPECS)  # "mnist", "fashion-mnist"
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_FORMAT = "xpnet-checkpoint/1"
 
@@ -66,7 +66,8 @@ class RunConfig:
             object.__setattr__(self, name, inputs.positive_int(name, getattr(self, name)))
         for name in ("lr", "weight_init_std"):
             object.__setattr__(self, name, inputs.positive_float(name, getattr(self, name)))
-        for name, allowed in (("dataset", DATASETS), ("grad", GRAD_METHODS), ("dtype", DTYPES)):
+        for name, allowed in (("dataset", DATASETS), ("grad", GRAD_METHODS),
+                              ("dtype", FLOAT_DTYPES)):
             if getattr(self, name) not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, "
                                  f"got {getattr(self, name)!r}")
@@ -208,18 +209,18 @@ def run(
         history = checkpoint["history"]
     record = report.RunRecord(config=config, started_at=started, command=command,
                               data=provenance(data))
+
+    def save_checkpoint(h: History) -> None:
+        write_checkpoint(out, config, {k: asnumpy(network.params[k]) for k in PARAM_NAMES},
+                         h, started)
+
     if out is not None and checkpoint is None:
         # A checkpoint at iteration 0 first: a run killed at any moment can be resumed.
         history = History(iter_per_epoch=trainer.iter_per_epoch(x_train.shape[0],
                                                                 config.batch_size),
                           seed=config.seed)
-        write_checkpoint(out, config, {k: asnumpy(network.params[k]) for k in PARAM_NAMES},
-                         history, started)
+        save_checkpoint(history)
         report.write_metrics(out, record.metrics(status="running"))
-
-    def save_checkpoint(h: History) -> None:
-        write_checkpoint(out, config, {k: asnumpy(network.params[k]) for k in PARAM_NAMES},
-                         h, started)
 
     try:
         history = train(network, x_train, t_train, x_test, t_test, iters_num=config.iters,
@@ -246,12 +247,13 @@ def run(
     return result
 
 
-def write_run(out: str | Path, result: RunResult) -> None:
+def write_run(out: str | Path, result: RunResult) -> dict[str, Any]:
     """Write a run's folder from its result: what ``run(out=...)`` leaves, in this order.
 
     checkpoint.npz, params.npz and the plots come first and metrics.json last, so a
     folder whose metrics.json says finished holds all the files of that run. A sweep's
     client writes each trial's folder with it from the result a worker sent back.
+    Returns the metrics.json document written.
     """
     out = Path(out)
     result.out = out
@@ -260,7 +262,9 @@ def write_run(out: str | Path, result: RunResult) -> None:
     save_params(out / "params.npz", result.params)
     report.plot_accuracy(result, out / "accuracy.png")
     report.plot_loss(result, out / "loss.png")
-    report.write_metrics(out, result.record.metrics(result=result))
+    doc = result.record.metrics(result=result)
+    report.write_metrics(out, doc)
+    return doc
 
 
 # data set -> dtype -> its float arrays. A sweep worker runs many trials on one data set:

@@ -78,8 +78,7 @@ def write_trial(folder: Path, outcome: Mapping[str, Any], data_info: Mapping[str
         return doc
     result.record.command = command
     result.record.environment["dask_worker"] = outcome["worker"]
-    write_run(folder, result)
-    return report.read_metrics(folder)
+    return write_run(folder, result)
 
 
 def rows(configs: Sequence[Any], docs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -25,18 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import InputError
+from .inputs import FLOAT_DTYPES, GRAD_METHODS, InputError
 
 # setting -> kind: "int" and "float" are numbers (> 0; seeds >= 0), a tuple is a choice
 SETTINGS: dict[str, Any] = {
     "lr": "float",
     "hidden": "int",
     "seed": "int",
-    "dtype": ("float64", "float32"),
+    "dtype": FLOAT_DTYPES,
     "iters": "int",
     "batch_size": "int",
     "weight_init_std": "float",
-    "grad": ("backprop", "numerical"),
+    "grad": GRAD_METHODS,
 }
 DISTRIBUTIONS = ("log", "uniform", "int")
 HARD_LIMIT = 1_000_000  # trials, even with --yes: a longer list would not fit in memory

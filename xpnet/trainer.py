@@ -26,10 +26,9 @@ from .backend import (
     to_device,
     use_device,
 )
-from .inputs import InputError
+from .inputs import GRAD_METHODS, InputError
 from .two_layer_net import PARAM_NAMES, TwoLayerNet
 
-GRAD_METHODS = ("backprop", "numerical")
 INDEX_BUDGET = 1 << 20  # batch indices drawn at a time (8 MiB of int64)
 MAX_LOSSES = 1 << 20  # loss values kept in a History (8 MiB of float64)
 
@@ -170,22 +169,23 @@ def train(
         step = network._loss_and_gradient if grad == "backprop" else _numerical_step(network)
         try:
             while i < iters_num:
-                chunk, first = divmod(i, length)
+                chunk = i // length
+                offset = chunk * length  # the iteration of this chunk's first batch
                 batches = to_device(batch_indices(seed, chunk, batch_size, train_size), device)
-                end = min(iters_num, (chunk + 1) * length)
-                done = first  # losses[done:] of this chunk are not yet in the history
+                end = min(iters_num, offset + length)
+                done = i - offset  # losses[done:] of this chunk are not yet in the history
                 while i < end:
-                    batch_mask = batches[i - chunk * length]
+                    batch_mask = batches[i - offset]
                     loss, grads = step(x_train[batch_mask], t_train[batch_mask])
                     for key in PARAM_NAMES:
                         network.params[key] -= learning_rate * grads[key]
-                    losses[i - chunk * length] = loss
+                    losses[i - offset] = loss
                     i += 1
                     bar.update()
                     evaluate = (i - 1) % per_epoch == 0
                     if evaluate:
-                        done = _log_losses(history, losses, done, i - chunk * length,
-                                           chunk * length, learning_rate)
+                        done = _log_losses(history, losses, done, i - offset, offset,
+                                           learning_rate)
                         history.iterations = i
                         train_acc = network._accuracy(x_train, t_train)
                         test_acc = network._accuracy(x_test, t_test)
@@ -197,15 +197,14 @@ def train(
                     stopping = stop is not None and stop()
                     due = checkpoint_every is not None and i % checkpoint_every == 0
                     if stopping or (on_checkpoint is not None and (evaluate or due)):
-                        done = _log_losses(history, losses, done, i - chunk * length,
-                                           chunk * length, learning_rate)
+                        done = _log_losses(history, losses, done, i - offset, offset,
+                                           learning_rate)
                         history.iterations = i
                         if on_checkpoint is not None and (evaluate or due):
                             on_checkpoint(history)
                     if stopping:
                         return history
-                _log_losses(history, losses, done, end - chunk * length,
-                            chunk * length, learning_rate)
+                _log_losses(history, losses, done, end - offset, offset, learning_rate)
                 history.iterations = i
         finally:
             bar.close()
