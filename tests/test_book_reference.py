@@ -1,4 +1,4 @@
-"""bench/book.py, the one copy of the book's code, against the numbers the book prints."""
+"""bench/book.py, our plain-NumPy reference of chapter 4, against the numbers the book prints."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_train_evaluates_on_the_books_schedule_and_learns() -> None:
     assert test_acc[0] < 0.8 <= test_acc[-1]
 
 
-def test_the_books_gradient_2d_script_with_only_its_imports_changed() -> None:
+def test_a_readers_gradient_2d_script_prints_the_books_slope_field() -> None:
     out = subprocess.run([sys.executable, str(SCRIPTS / "gradient_2d.py")],
                          capture_output=True, text=True, timeout=120, check=True)
     grad = np.loadtxt(StringIO(out.stdout))

@@ -1,36 +1,25 @@
-# The book's ch04/gradient_2d.py with only its imports changed: xpnet's numerical_gradient_2d
-# in place of the script's own two functions (the same computation), and the plot replaced
-# by printing the gradient, one "d/dx0 d/dx1" line a grid point, so a test can read it.
-# cf.http://d.hatena.ne.jp/white_wheels/20100327/p3
+"""A reader's chapter-4 exercise on xpnet: the slope field of f(x0, x1) = x0^2 + x1^2.
+
+Takes the numerical gradient of the bowl at every point of a 0.25-spaced grid over
+[-2, 2.25] x [-2, 2.25] and writes one "d/dx0 d/dx1" line per point (x0 varying fastest)
+to stdout, where a reader would draw arrows; tests read the lines.
+"""
+
 import sys
 
 import numpy as np
 
-from xpnet.gradient import numerical_gradient_2d as numerical_gradient  # book: defined here
+from xpnet.gradient import numerical_gradient_2d
 
 
-def function_2(x):
-    if x.ndim == 1:
-        return np.sum(x**2)
-    else:
-        return np.sum(x**2, axis=1)
+def bowl(point):
+    """x0^2 + x1^2 of one point (the gradient function hands it one row at a time)."""
+    return np.sum(point**2)
 
 
-def tangent_line(f, x):
-    d = numerical_gradient(f, x)
-    print(d)
-    y = f(x) - d*x
-    return lambda t: d*t + y
+ticks = np.arange(-2, 2.5, 0.25)
+across, down = np.meshgrid(ticks, ticks)
+grid = np.column_stack([across.ravel(), down.ravel()])
 
-
-if __name__ == '__main__':
-    x0 = np.arange(-2, 2.5, 0.25)
-    x1 = np.arange(-2, 2.5, 0.25)
-    X, Y = np.meshgrid(x0, x1)
-
-    X = X.flatten()
-    Y = Y.flatten()
-
-    grad = numerical_gradient(function_2, np.array([X, Y]).T).T
-
-    np.savetxt(sys.stdout, grad.T)  # book: plt.quiver(X, Y, -grad[0], -grad[1], ...)
+slopes = numerical_gradient_2d(bowl, grid)
+np.savetxt(sys.stdout, slopes)
