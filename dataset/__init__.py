@@ -15,10 +15,13 @@ from .errors import (
     DatasetError,
     DownloadError,
     UnverifiedDataWarning,
+    UserError,
+    Words,
     WrongDatasetError,
 )
 from .source import Dataset, find_local, load_dataset, normalized
 
 __all__ = ["CacheWarning", "CorruptFileError", "DataNotFoundError", "Dataset", "DatasetError",
-           "DownloadError", "UnverifiedDataWarning", "WrongDatasetError", "find_local",
+           "DownloadError", "UnverifiedDataWarning", "UserError", "Words", "WrongDatasetError",
+           "find_local",
            "load_dataset", "normalized"]

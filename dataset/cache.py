@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import npy
 from .atomic import atomic_file
 from .idx import MAX_ITEMS, NUM_CLASSES, PIXELS
 
@@ -75,22 +76,16 @@ def _headers_ok(zf: zipfile.ZipFile) -> bool:
     """Whether the members are exactly those ``save`` writes, by .npy header alone."""
     if sorted(zf.namelist()) != sorted(f"{key}.npy" for key in (*KEYS, *TEXT_KEYS)):
         return False
-    headers = {}
-    for key in (*KEYS, *TEXT_KEYS):
-        with zf.open(f"{key}.npy") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                headers[key] = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                headers[key] = np.lib.format.read_array_header_2_0(f)
-            else:
-                return False
+    try:
+        found = npy.headers(zf, (*KEYS, *TEXT_KEYS))
+    except ValueError:
+        return False
     for key in TEXT_KEYS:
-        shape, fortran, dtype = headers[key]
+        shape, _, dtype = found[key]
         if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * MAX_TEXT:
             return False
     for x, t in (("x_train", "t_train"), ("x_test", "t_test")):
-        (x_shape, x_fortran, x_dtype), (t_shape, _, t_dtype) = headers[x], headers[t]
+        (x_shape, x_fortran, x_dtype), (t_shape, _, t_dtype) = found[x], found[t]
         if x_dtype != np.uint8 or t_dtype != np.uint8 or x_fortran or len(t_shape) != 1:
             return False
         if not 0 < t_shape[0] <= MAX_ITEMS or x_shape != (t_shape[0], PIXELS):

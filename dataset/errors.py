@@ -8,15 +8,56 @@ names); a command-line tool adds its flag names from the attributes.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 
-class DatasetError(Exception):
-    """Base class: anything that keeps a dataset from loading."""
+class UserError(Exception):
+    """Base class of every error a user can fix from its message (a single line).
+
+    It lives here because this package stands alone and its errors are the lowest of the
+    project's; xpnet's own user errors (``xpnet.errors``) derive from it too, so a
+    command line catches this one class.
+    """
 
     def __init__(self, message: str) -> None:
         # One line, whatever a wrapped exception put in its text.
-        super().__init__(" ".join(str(message).splitlines()))
+        super().__init__(one_line(message))
+
+    def message(self, words: Words | None = None) -> str:
+        """The one-line message; ``words`` names the ways out (see ``Words``)."""
+        return str(self)
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line: its lines joined by spaces, runs of blanks made one."""
+    return " ".join(str(text).split())
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's text, or its class name if it has none."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+@dataclass(frozen=True)
+class Words:
+    """How a message names the ways out of a missing dataset.
+
+    The defaults are the API's (the ``data_dir`` argument, the loader functions); a
+    command line passes its own flags, so the sentences are written once, here.
+    """
+
+    put_in: str = "in data_dir or"  # "Put FILES {put_in} $XPNET_DATA_DIR/<name>"
+    set_data_dir: str = "set data_dir or"  # "{set_data_dir} $XPNET_DATA_DIR to a ..."
+    other_here: str = "{loader} reads it"  # another dataset found: {name}, {loader}
+
+
+API_WORDS = Words()
+
+
+class DatasetError(UserError):
+    """Base class: anything that keeps a dataset from loading."""
 
 
 class CorruptFileError(DatasetError, ValueError):
@@ -41,17 +82,64 @@ class WrongDatasetError(DatasetError, ValueError):
         self.directory = directory
 
 
+@dataclass(frozen=True)
+class Absent:
+    """Why a dataset is not here and the ways out that apply: the fields of a message.
+
+    ``others``: (name, title, loader) of other datasets found on this machine.
+    """
+
+    title: str
+    name: str
+    files: tuple[str, ...]
+    why: str  # "downloading is off", "could not be downloaded (no network?)"
+    data_dir_env: str
+    mirrors_env: str | None = None  # named when a download failed
+    package: str | None = None  # a system package that provides the files
+    others: tuple[tuple[str, str, str], ...] = ()
+
+    def sentence(self, words: Words) -> str:
+        parts = [f"{self.title} is not on this machine and {self.why}.",
+                 f"Put {', '.join(self.files)} {words.put_in} ${self.data_dir_env}/{self.name}"
+                 + (f", or set {self.mirrors_env}." if self.mirrors_env else
+                    ", or allow downloading.")]
+        if self.package:
+            parts.append(f"Or apt-get install {self.package}.")
+        for name, title, loader in self.others:
+            parts.append(f"{title} is on this machine: "
+                         f"{words.other_here.format(name=name, loader=loader)}.")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Unwritable:
+    """A download folder that cannot be created or written: the fields of a message."""
+
+    directory: Path
+    title: str
+    problem: str  # "cannot create {directory} ... ({strerror})" or "... not writable"
+    data_dir_env: str
+
+    def sentence(self, words: Words) -> str:
+        return f"{self.problem}; {words.set_data_dir} {self.data_dir_env} to a writable folder"
+
+
 class DataNotFoundError(DatasetError, FileNotFoundError):
     """The files are not on disk and downloading is off (or ``data_dir`` is not a folder).
 
-    ``dataset``: the dataset's name; ``searched``: the folders looked in, in order.
+    ``dataset``: the dataset's name; ``searched``: the folders looked in, in order;
+    ``absent``: the fields of the message, when it names ways out (see ``message``).
     """
 
-    def __init__(self, message: str, *, dataset: str = "",
-                 searched: Sequence[Path] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "", *, dataset: str = "",
+                 searched: Sequence[Path] = (), absent: Absent | None = None) -> None:
+        super().__init__(absent.sentence(API_WORDS) if absent else message)
         self.dataset = dataset
         self.searched = tuple(searched)
+        self.absent = absent
+
+    def message(self, words: Words | None = None) -> str:
+        return self.absent.sentence(words or API_WORDS) if self.absent else str(self)
 
 
 class DownloadError(DatasetError, OSError):
@@ -61,12 +149,17 @@ class DownloadError(DatasetError, OSError):
     mirror tried (or skipped) and why it failed.
     """
 
-    def __init__(self, message: str, *, dataset: str = "", searched: Sequence[Path] = (),
-                 details: Sequence[str] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "", *, dataset: str = "", searched: Sequence[Path] = (),
+                 details: Sequence[str] = (), absent: Absent | None = None,
+                 unwritable: Unwritable | None = None) -> None:
+        self.why = absent or unwritable
+        super().__init__(self.why.sentence(API_WORDS) if self.why else message)
         self.dataset = dataset
         self.searched = tuple(searched)
         self.details = tuple(details)
+
+    def message(self, words: Words | None = None) -> str:
+        return self.why.sentence(words or API_WORDS) if self.why else str(self)
 
 
 class UnverifiedDataWarning(UserWarning):

@@ -53,16 +53,6 @@ class IdxFile:
         return digest.hexdigest()
 
 
-def read_images(path: str | Path, remedy: str = REDOWNLOAD) -> np.ndarray:
-    """Images of an IDX3 file as a writable uint8 array of shape (N, 784)."""
-    return read(path, IMAGES_MAGIC, remedy).array
-
-
-def read_labels(path: str | Path, remedy: str = REDOWNLOAD) -> np.ndarray:
-    """Labels of an IDX1 file as a writable uint8 array of shape (N,), values in 0..9."""
-    return read(path, LABELS_MAGIC, remedy).array
-
-
 def read(path: str | Path, magic: int, remedy: str = REDOWNLOAD) -> IdxFile:
     """Read, validate and fingerprint one IDX file (gzipped or plain, under any name).
 

@@ -29,12 +29,14 @@ import numpy as np
 from . import cache, idx, specs, verify
 from .download import download as fetch
 from .errors import (
+    Absent,
     CacheWarning,
     CorruptFileError,
     DataNotFoundError,
     DatasetError,
     DownloadError,
     UnverifiedDataWarning,
+    Unwritable,
 )
 from .specs import DatasetSpec
 
@@ -100,7 +102,7 @@ def load_spec(spec: DatasetSpec, *, data_dir: str | Path | None = None,
     if found:
         directory, paths = found
     elif not download:
-        raise DataNotFoundError(_not_found(spec, data_dir, "downloading is off"),
+        raise DataNotFoundError(absent=_absent(spec, data_dir, "downloading is off"),
                                 dataset=spec.name, searched=dirs)
     else:
         directory = dirs[0]
@@ -209,23 +211,26 @@ def _download_missing(spec: DatasetSpec, directory: Path, mirrors: list[str],
                       data_dir: str | Path | None, dirs: list[Path]) -> list[Path]:
     # Folders made for this download go again if it fails before storing anything in them.
     created = [d for d in (directory, *directory.parents) if not d.exists()]
-    fix = f"set data_dir or {DATA_DIR_ENV} to a writable folder"
+    def unwritable(problem: str) -> Unwritable:
+        return Unwritable(directory, spec.title, problem, DATA_DIR_ENV)
+
     try:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DownloadError(f"cannot create {directory} to download {spec.title} into "
-                                f"({exc.strerror}); {fix}",
-                                dataset=spec.name, searched=dirs) from exc
+            raise DownloadError(unwritable=unwritable(
+                f"cannot create {directory} to download {spec.title} into ({exc.strerror})"),
+                dataset=spec.name, searched=dirs) from exc
         if not os.access(directory, os.W_OK):
-            raise DownloadError(f"cannot download {spec.title} into {directory}: not "
-                                f"writable; {fix}", dataset=spec.name, searched=dirs)
+            raise DownloadError(unwritable=unwritable(
+                f"cannot download {spec.title} into {directory}: not writable"),
+                dataset=spec.name, searched=dirs)
         try:
             return [_find(directory, name) or fetch(name, md5, mirrors, directory)
                     for name, md5 in spec.resources]
         except DownloadError as exc:
             raise DownloadError(
-                _not_found(spec, data_dir, "could not be downloaded (no network?)"),
+                absent=_absent(spec, data_dir, "could not be downloaded (no network?)"),
                 dataset=spec.name, searched=dirs, details=exc.details) from exc
     except BaseException:
         for d in created:  # deepest first; rmdir refuses a folder that holds anything
@@ -247,18 +252,15 @@ def _parse(paths: Sequence[Path], remedy: str) -> list[idx.IdxFile]:
     return files
 
 
-def _not_found(spec: DatasetSpec, data_dir: str | Path | None, why: str) -> str:
-    """One line: what is missing, then only the ways out that apply here."""
-    parts = [f"{spec.title} is not on this machine and {why}.",
-             f"Put {', '.join(spec.files)} in data_dir or ${DATA_DIR_ENV}/{spec.name}"
-             + (f", or set {spec.mirrors_env}." if why.startswith("could") else
-                ", or allow downloading.")]
+def _absent(spec: DatasetSpec, data_dir: str | Path | None, why: str) -> Absent:
+    """What is missing, and only the ways out that apply here."""
     package = SYSTEM_PACKAGES.get(spec.name)
-    if package and not any(d.is_dir() for d in SYSTEM_DIRS.get(spec.name, ())):
-        parts.append(f"Or apt-get install {package}.")
-    for other in specs.SPECS.values():
-        if other.name != spec.name:
-            if find_local(other.name, data_dir) is not None:  # where: the CLI can ask
-                parts.append(f"{other.title} is on this machine: {other.how_to_load()} "
-                             f"reads it.")
-    return " ".join(parts)
+    if any(d.is_dir() for d in SYSTEM_DIRS.get(spec.name, ())):
+        package = None  # installed already: not a way out
+    others = tuple((other.name, other.title, other.how_to_load())
+                   for other in specs.SPECS.values()
+                   if other.name != spec.name and find_local(other.name, data_dir) is not None)
+    return Absent(title=spec.title, name=spec.name, files=spec.files, why=why,
+                  data_dir_env=DATA_DIR_ENV,
+                  mirrors_env=spec.mirrors_env if why.startswith("could") else None,
+                  package=package, others=others)

@@ -69,7 +69,7 @@ _row_grad = _cpu.row_grad
 
 # Below this many logits one thread is faster: the rows are cheap, and waking Numba's
 # threads right after a NumPy matmul, while OpenBLAS's threads still spin, costs far more
-# than a small batch's whole loss (figures in the README's benchmark section).
+# than a small batch's whole loss (bench/test_bench_cross_entropy.py measures both).
 PARALLEL_MIN_SIZE = 1 << 15
 
 

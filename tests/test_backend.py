@@ -14,9 +14,23 @@ from xpnet.backend import DeviceError
 HAVE_CUPY = importlib.util.find_spec("cupy") is not None
 
 
-def test_cpu_is_the_default_and_xp_is_numpy() -> None:
+def test_cpu_is_the_default_and_its_module_is_numpy() -> None:
     assert str(backend.get_device()) == "cpu"
-    assert backend.xp is np
+    assert backend.array_module(backend.get_device()) is np
+
+
+@pytest.mark.parametrize(("spec", "name"), [
+    ("cpu", "cpu"), (" CUDA ", "cuda:0"), ("cuda:", "cuda:0"), ("cuda:03", "cuda:3"),
+    ("Auto", "auto"), (None, "cpu"),
+])
+def test_device_syntax_alone_checks_no_device(spec, name) -> None:
+    assert backend.device_name(spec) == name  # no CuPy here, yet cuda names are valid
+
+
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "cuda:-1", "", "cpu:0"])
+def test_device_syntax_refuses_unknown_names(spec) -> None:
+    with pytest.raises(DeviceError, match="valid values are cpu, cuda, cuda:N"):
+        backend.device_name(spec)
 
 
 def test_env_var_is_read_when_first_needed(monkeypatch) -> None:
@@ -77,7 +91,6 @@ def test_numpy_helpers_on_the_cpu(rng) -> None:
     assert backend.get_array_module(a, [1, 2], 3.0) is np
     assert backend.asnumpy(a) is a
     assert backend.to_device(a, "cpu") is a
-    assert backend.device_of(a) == backend.CPU
     backend.synchronize()  # a no-op on the CPU
 
 
@@ -113,7 +126,7 @@ def test_cuda_device_selection_and_numerical_gradient_on_cupy() -> None:
     from xpnet.gradient import numerical_gradient
 
     with backend.use_device("cuda:0") as device:
-        assert backend.xp is cupy
+        assert backend.array_module(device) is cupy
         x = backend.to_device(np.array([[3.0, 4.0], [1.0, -2.0]]))
         grad = numerical_gradient(lambda v: (v**2).sum(), x)
         assert isinstance(grad, cupy.ndarray)

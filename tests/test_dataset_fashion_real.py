@@ -81,8 +81,8 @@ def test_cache_round_trip_equals_a_fresh_parse(env: Path, raw: tuple,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     [npz] = (env / "xdg-cache" / "xpnet" / "fashion-mnist").glob("fashion-mnist-*.npz")
     files = [SYSTEM_DIR / name for name in FASHION_FILES]
-    fresh = (idx.read_images(files[0]), idx.read_labels(files[1]),
-             idx.read_images(files[2]), idx.read_labels(files[3]))
+    fresh = tuple(idx.read(path, magic).array for path, magic in zip(
+        files, (idx.IMAGES_MAGIC, idx.LABELS_MAGIC) * 2, strict=True))
 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("parsed instead of using the cache")

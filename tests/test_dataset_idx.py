@@ -203,7 +203,7 @@ def test_truncated_gzip_message_names_the_gzip_problem(tmp_path: Path) -> None:
     path = tmp_path / FILES[1]
     path.write_bytes(gzip.compress(idx_bytes(make_arrays()["t_train"]))[:30])
     with pytest.raises(CorruptFileError, match=r"not a valid gzip file \(Compressed file ended"):
-        idx.read_labels(path)
+        idx.read(path, idx.LABELS_MAGIC)
 
 
 def test_empty_split_is_a_corrupt_file_not_a_crash(tmp_path: Path) -> None:
@@ -229,7 +229,7 @@ def test_gzip_bomb_is_refused_without_decompressing_it(tmp_path: Path) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(CorruptFileError, match="unexpected bytes after the 20 images"):
-            idx.read_images(path)
+            idx.read(path, idx.IMAGES_MAGIC)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -1,4 +1,8 @@
-"""The device switch: the one module that knows CuPy exists.
+"""The device switch: the one module of xpnet that imports CuPy.
+
+Everything else reaches CuPy through here (``get_array_module``, ``to_device``,
+``cuda_stream_pointer``) or, in ``xpnet.kernels.cuda`` which stands alone, through the
+``__cuda_array_interface__`` protocol without importing it.
 
 ``XPNET_DEVICE`` picks where new arrays are created: ``cpu`` (default), ``cuda``,
 ``cuda:N`` or ``auto`` (CUDA when usable, else CPU, said once). It is read the first
@@ -20,19 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DeviceError, first_line
+
+__all__ = ["CPU", "ENV_VAR", "VALID_DEVICES", "Device", "DeviceError", "array_module",
+           "asnumpy", "cuda_stream_pointer", "cuda_unavailable_reason", "device_memory_bytes",
+           "device_name", "get_array_module", "get_device", "is_cupy_array", "parse_device",
+           "synchronize", "to_device", "use_device"]
+
 ENV_VAR = "XPNET_DEVICE"
 VALID_DEVICES = "cpu, cuda, cuda:N (N = 0, 1, ...), auto"
-
-
-class DeviceError(RuntimeError):
-    """The requested device cannot be used (bad name, no CuPy, or no usable GPU).
-
-    ``reason`` says what is missing, without the advice that follows it in the message.
-    """
-
-    def __init__(self, message: str, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason or message
 
 
 INSTALL_CUPY = ("pip install 'xpnet[cuda13]' (or [cuda12]; in a source checkout: "
@@ -55,6 +55,23 @@ _current: Device | None = None
 _auto_fallback_said = False
 
 
+def device_name(spec: str | None) -> str:
+    """The syntax alone: ``"cpu"``, ``"cuda:N"`` or ``"auto"`` for a spec, checking nothing else.
+
+    ``None`` means ``$XPNET_DEVICE``, else cpu. Raises DeviceError naming the valid values.
+    """
+    if spec is None:
+        spec = os.environ.get(ENV_VAR, "cpu") or "cpu"
+    name = str(spec).strip().lower()
+    if name in ("cpu", "auto"):
+        return name
+    if name == "cuda" or name.startswith("cuda:"):
+        index_text = name.partition(":")[2] or "0"
+        if index_text.isdigit():
+            return f"cuda:{int(index_text)}"
+    raise DeviceError(f"unknown device {spec!r}: valid values are {VALID_DEVICES}")
+
+
 def parse_device(spec: str | Device | None) -> Device:
     """Turn ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` into a usable Device.
 
@@ -65,19 +82,14 @@ def parse_device(spec: str | Device | None) -> Device:
         return get_device()
     if isinstance(spec, Device):
         return spec
-    name = str(spec).strip().lower()
+    name = device_name(spec)
     if name == "cpu":
         return CPU
     if name == "auto":
         return _auto()
-    if name == "cuda" or name.startswith("cuda:"):
-        index_text = name.partition(":")[2] or "0"
-        if not index_text.isdigit():
-            raise DeviceError(f"unknown device {spec!r}: valid values are {VALID_DEVICES}")
-        device = Device("cuda", int(index_text))
-        _check_cuda(device)
-        return device
-    raise DeviceError(f"unknown device {spec!r}: valid values are {VALID_DEVICES}")
+    device = Device("cuda", int(name.partition(":")[2]))
+    _check_cuda(device)
+    return device
 
 
 def _auto() -> Device:
@@ -107,8 +119,7 @@ def _check_cuda(device: Device) -> None:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDARuntimeError, or a driver that fails to load
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        reason = f"no usable CUDA device was found ({message})"
+        reason = f"no usable CUDA device was found ({first_line(err)})"
         raise DeviceError(f"CUDA was requested but {reason}; use the CPU (XPNET_DEVICE=cpu)",
                           reason) from None
     if device.index >= count:
@@ -128,17 +139,10 @@ def cuda_unavailable_reason() -> str | None:
 
 
 def get_device() -> Device:
-    """The current device: set by ``use_device``/``set_device``, else ``$XPNET_DEVICE``."""
+    """The current device: set by ``use_device``, else ``$XPNET_DEVICE``."""
     global _current
     if _current is None:
-        _current = parse_device(os.environ.get(ENV_VAR, "cpu") or "cpu")
-    return _current
-
-
-def set_device(spec: str | Device) -> Device:
-    """Make ``spec`` the device for new arrays from now on; returns it."""
-    global _current
-    _current = parse_device(spec)
+        _current = parse_device(device_name(None))
     return _current
 
 
@@ -158,13 +162,6 @@ def use_device(spec: str | Device | None) -> Iterator[Device]:
         _current = previous
 
 
-def __getattr__(name: str) -> Any:
-    # ``backend.xp`` follows the current device, so it is computed on access.
-    if name == "xp":
-        return array_module(get_device())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def array_module(device: Device) -> ModuleType:
     """``numpy`` for the CPU, ``cupy`` for a CUDA device."""
     return np if device.kind == "cpu" else _cupy()
@@ -182,11 +179,6 @@ def get_array_module(*arrays: Any) -> ModuleType:
     return np
 
 
-def device_of(a: Any) -> Device:
-    """The device an array lives on."""
-    return Device("cuda", a.device.id) if is_cupy_array(a) else CPU
-
-
 def asnumpy(a: Any) -> np.ndarray:
     """A NumPy copy of a CuPy array, or ``np.asarray(a)`` of anything else."""
     return a.get() if is_cupy_array(a) else np.asarray(a)
@@ -200,6 +192,14 @@ def to_device(a: Any, device: str | Device | None = None) -> Any:
     cupy = _cupy()
     with cupy.cuda.Device(target.index):
         return cupy.asarray(a)
+
+
+def cuda_stream_pointer(a: Any) -> int:
+    """The pointer of CuPy's current stream on ``a``'s GPU (0: the legacy default stream).
+
+    The fused kernels launch on it, so they queue behind CuPy's own work on the array.
+    """
+    return int(_cupy().cuda.get_current_stream().ptr)
 
 
 def device_memory_bytes(device: str | Device | None = None) -> int | None:

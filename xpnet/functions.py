@@ -37,7 +37,7 @@ def _asarray(x: Any) -> Any:
     return xp, xp.asarray(x)
 
 
-def _as_float(x: Any) -> Any:
+def _float_array(x: Any) -> Any:
     """``x`` as an array of a float type: integers and bools become float64.
 
     The book's formulas on a uint8 or int8 array would wrap around (``-x`` of uint8 200 is
@@ -60,7 +60,7 @@ def step_function(x: Any) -> Any:
 
 def sigmoid(x: Any) -> Any:
     """``1 / (1 + exp(-x))`` elementwise; float dtype kept, integers computed in float64."""
-    xp, x = _as_float(x)
+    xp, x = _float_array(x)
     with np.errstate(over="ignore"):  # exp(-x) -> inf gives the right limit, 0
         return 1 / (1 + xp.exp(-x))
 
@@ -90,7 +90,7 @@ def softmax(x: Any) -> Any:
 
     Float dtype kept; integers are computed in float64.
     """
-    xp, x = _as_float(x)
+    xp, x = _float_array(x)
     e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
     return e / xp.sum(e, axis=-1, keepdims=True)
 
@@ -100,15 +100,16 @@ def sum_squared_error(y: Any, t: Any) -> Any:
 
     Integer inputs are computed in float64 (uint8 differences would wrap around).
     """
-    xp, y = _as_float(y)
-    _, t = _as_float(t)
+    xp, y = _float_array(y)
+    _, t = _float_array(t)
     if y.shape != t.shape:
         raise InputError(f"y has shape {tuple(y.shape)} but t has {tuple(t.shape)}: "
                          "pass arrays of one shape")
     return 0.5 * xp.sum((y - t) ** 2)
 
 
-# The user's notes call it sum_square_error; older printings of the book mean_squared_error.
+# Two more names for it, so scripts written against either run unchanged:
+# sum_square_error, and mean_squared_error (older printings of the book).
 sum_square_error = sum_squared_error
 mean_squared_error = sum_squared_error
 
@@ -120,7 +121,7 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
     indices (B,) in 0..C-1, or one-hot of y's shape. Raises InputError for anything else
     (a label of -1 would silently read the last class).
     """
-    xp, y = _as_float(y)
+    xp, y = _float_array(y)
     t = xp.asarray(t)
     if y.ndim == 1:
         y = y.reshape(1, y.size)

@@ -2,7 +2,8 @@
 
 ``kernels`` knows nothing of xpnet or CuPy: it takes NumPy arrays (CPU) or anything with
 ``__cuda_array_interface__`` (CUDA). This module hands the arrays to the right kernel, so
-NumPy in gives NumPy out and CuPy in gives CuPy out.
+NumPy in gives NumPy out and CuPy in gives CuPy out; what it needs of CuPy (the array
+module, the current stream) it asks ``xpnet.backend``.
 
 An inner layer: arguments arrive in the trusted form made by ``xpnet.inputs`` (logits
 (B, C) and x (B, D) float32/float64, parameters of x's dtype, labels (B,) intp in [0, C),
@@ -17,7 +18,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from . import kernels
-from .backend import get_array_module, is_cupy_array
+from .backend import cuda_stream_pointer, get_array_module, is_cupy_array
 
 _blas_quieted = False
 
@@ -38,9 +39,9 @@ def quiet_blas() -> None:
         _blas_quieted = True
 
 
-def _stream(cupy: Any) -> Any:
-    """CuPy's current stream for Numba launches, so kernels queue behind CuPy's work."""
-    ptr = cupy.cuda.get_current_stream().ptr
+def _stream(a: Any) -> Any:
+    """The current stream of ``a``'s GPU for Numba launches: kernels queue behind its work."""
+    ptr = cuda_stream_pointer(a)
     if ptr == 0:
         return 0  # the legacy default stream, which both libraries use by default
     from numba import cuda
@@ -70,7 +71,7 @@ def _cross_entropy(logits: Any, labels: Any, want_grad: bool) -> tuple[Any, Any]
     else:
         from .kernels import cuda as kcuda
 
-        kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(xp))
+        kcuda.softmax_cross_entropy(logits, labels, rows, dlogits, stream=_stream(logits))
     return rows.sum() / logits.shape[0], dlogits
 
 
@@ -81,10 +82,8 @@ def two_layer_numerical_gradient(
     if is_cupy_array(x):
         from .kernels import cuda as kcuda
 
-        cupy = get_array_module(x)
-        grads = kcuda.two_layer_numerical_gradient(
-            W1, b1, W2, b2, x, labels, stream=_stream(cupy)
-        )
-        return tuple(cupy.asarray(g) for g in grads)
+        xp = get_array_module(x)
+        grads = kcuda.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels, stream=_stream(x))
+        return tuple(xp.asarray(g) for g in grads)
     quiet_blas()
     return kernels.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels)

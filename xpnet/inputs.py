@@ -6,6 +6,11 @@ One rule each, for NumPy and CuPy alike:
   labels read from a CSV are accepted), or one-hot ``(B, C)`` (each row one 1, the rest 0).
   Anything else (2.99, -1, 10, soft labels, a one-hot of the wrong width) is refused.
 - **sizes**: positive Python or NumPy integers, never bools or floats.
+- **seeds**: integers in ``0..2**63-1``; a seed not given is drawn by ``random_seed``.
+- **samples**: ``x`` of shape ``(batch, features)``, at least one sample, numbers.
+- **settings**: the choices of a run (``DATASETS``, ``FLOAT_DTYPES``, ``GRAD_METHODS``).
+
+The command line builds its argparse types on these rules, so each is written once.
 
 What leaves this module is the trusted internal form that ``xpnet.fused`` and the kernels
 compute on without checking again: labels as a 1-D ``intp`` array on the data's device.
@@ -14,19 +19,44 @@ compute on without checking again: labels as a 1-D ``intp`` array on the data's 
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 import numpy as np
 
 from .backend import get_array_module
+from .dataset.specs import SPECS
+from .errors import InputError
+
+__all__ = ["DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "InputError", "SEED_RANGE", "choice",
+           "float_dtype", "labels", "positive_float", "positive_int", "random_seed", "samples",
+           "seed"]
 
 # The choices of a run's settings, named once for the API, the CLI and sweeps.
+DATASETS = tuple(SPECS)  # "mnist", "fashion-mnist"
 FLOAT_DTYPES = ("float64", "float32")  # float64 first: the book's
 GRAD_METHODS = ("backprop", "numerical")
+SEED_RANGE = "0..2**63-1"  # what NumPy's generators and metrics.json take whole
 
 
-class InputError(ValueError):
-    """A public xpnet function got input it cannot use; the message says how to fix it."""
+def choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``."""
+    if value not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def seed(name: str, value: Any) -> int:
+    """``value`` as an int if it is a seed: an integer in 0..2**63-1 (not a bool)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            or not 0 <= value < 2**63):
+        raise InputError(f"{name} must be an integer in {SEED_RANGE}, got {value!r}")
+    return int(value)
+
+
+def random_seed() -> int:
+    """A fresh seed for a run that was given none (recorded, so the run can be repeated)."""
+    return secrets.randbelow(2**31)
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -54,6 +84,19 @@ def float_dtype(dtype: Any) -> np.dtype:
     if dt not in (np.float32, np.float64):
         raise InputError(f"dtype must be float32 or float64, got {dtype!r}")
     return dt
+
+
+def samples(x: Any, features: int, name: str = "x") -> Any:
+    """``x`` if it is a batch ``(B, features)`` of numbers with ``B >= 1`` (any device)."""
+    if x.ndim != 2 or x.shape[1] != features:
+        raise InputError(
+            f"{name} has shape {tuple(x.shape)} but the net expects (batch, {features}) "
+            f"(input_size={features}); flatten images with load_mnist(flatten=True)")
+    if x.shape[0] == 0:
+        raise InputError(f"{name} has no samples (shape (0, ...)); pass at least one")
+    if x.dtype.kind not in "biuf":
+        raise InputError(f"{name} has dtype {x.dtype}: pass numbers")
+    return x
 
 
 def labels(t: Any, batch: int, classes: int, *, name: str = "t") -> Any:

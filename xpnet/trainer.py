@@ -8,7 +8,6 @@ neighbouring values are averaged; ``History.loss_stride`` says over how many).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,15 +25,12 @@ from .backend import (
     to_device,
     use_device,
 )
-from .inputs import GRAD_METHODS, InputError
+from .errors import DivergenceError, InputError
+from .inputs import GRAD_METHODS
 from .two_layer_net import PARAM_NAMES, TwoLayerNet
 
 INDEX_BUDGET = 1 << 20  # batch indices drawn at a time (8 MiB of int64)
 MAX_LOSSES = 1 << 20  # loss values kept in a History (8 MiB of float64)
-
-
-class DivergenceError(FloatingPointError):
-    """The training loss became NaN or infinite."""
 
 
 @dataclass
@@ -136,8 +132,7 @@ def train(
     iterations. Raises DivergenceError if the loss becomes NaN or infinite, InputError
     for bad arguments or a step that cannot fit in memory.
     """
-    if grad not in GRAD_METHODS:
-        raise InputError(f"grad must be one of {', '.join(GRAD_METHODS)}, got {grad!r}")
+    inputs.choice("grad", grad, GRAD_METHODS)
     iters_num = inputs.positive_int("iters_num", iters_num)
     batch_size = inputs.positive_int("batch_size", batch_size)
     learning_rate = inputs.positive_float("learning_rate", learning_rate)
@@ -145,72 +140,146 @@ def train(
         checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
     check_step_fits(network, batch_size)
 
-    device = network.device
-    with use_device(device):
+    with use_device(network.device):
         # Labels and images are checked and converted once, on the host, then moved.
-        x_train, t_train = _prepare(network, x_train, t_train, "train")
-        x_test, t_test = _prepare(network, x_test, t_test, "test")
-        train_size = x_train.shape[0]
-        per_epoch = iter_per_epoch(train_size, batch_size)
-        if history is None:
-            seed = secrets.randbelow(2**31) if seed is None else int(seed)
-            history = History(iter_per_epoch=per_epoch, seed=seed)
-        elif history.seed is None or (seed is not None and seed != history.seed):
-            raise InputError(f"history of seed {history.seed} cannot continue with seed {seed}")
-        seed = history.seed
-        xp = get_array_module(x_train)
-        length = chunk_length(batch_size)
-        losses = xp.empty(length, dtype=np.float64)  # this chunk's, read at evaluations
-
+        train_set = _prepare(network, x_train, t_train, "train")
+        test_set = _prepare(network, x_test, t_test, "test")
+        history = _history(history, seed, iter_per_epoch(train_set[0].shape[0], batch_size))
+        loop = _Loop(network, train_set, test_set, history, batch_size, learning_rate, grad)
+        loop.on_epoch, loop.on_checkpoint = on_epoch, on_checkpoint
+        loop.checkpoint_every = checkpoint_every
         start = time.perf_counter()
-        i = history.iterations
-        bar = tqdm(total=iters_num, initial=i, disable=None if progress is None else not progress,
-                   unit="it", leave=False)
-        step = network._loss_and_gradient if grad == "backprop" else _numerical_step(network)
+        bar = tqdm(total=iters_num, initial=history.iterations, unit="it", leave=False,
+                   disable=None if progress is None else not progress)
         try:
-            while i < iters_num:
-                chunk = i // length
-                offset = chunk * length  # the iteration of this chunk's first batch
-                batches = to_device(batch_indices(seed, chunk, batch_size, train_size), device)
-                end = min(iters_num, offset + length)
-                done = i - offset  # losses[done:] of this chunk are not yet in the history
-                while i < end:
-                    batch_mask = batches[i - offset]
-                    loss, grads = step(x_train[batch_mask], t_train[batch_mask])
-                    for key in PARAM_NAMES:
-                        network.params[key] -= learning_rate * grads[key]
-                    losses[i - offset] = loss
-                    i += 1
-                    bar.update()
-                    evaluate = (i - 1) % per_epoch == 0
-                    if evaluate:
-                        done = _log_losses(history, losses, done, i - offset, offset,
-                                           learning_rate)
-                        history.iterations = i
-                        train_acc = network._accuracy(x_train, t_train)
-                        test_acc = network._accuracy(x_test, t_test)
-                        history.train_acc_list.append(train_acc)
-                        history.test_acc_list.append(test_acc)
-                        history.eval_iterations.append(i - 1)
-                        if on_epoch is not None:
-                            on_epoch(i - 1, train_acc, test_acc)
-                    stopping = stop is not None and stop()
-                    due = checkpoint_every is not None and i % checkpoint_every == 0
-                    if stopping or (on_checkpoint is not None and (evaluate or due)):
-                        done = _log_losses(history, losses, done, i - offset, offset,
-                                           learning_rate)
-                        history.iterations = i
-                        if on_checkpoint is not None and (evaluate or due):
-                            on_checkpoint(history)
-                    if stopping:
-                        return history
-                _log_losses(history, losses, done, end - offset, offset, learning_rate)
-                history.iterations = i
+            loop.run(iters_num, stop, bar.update)
         finally:
             bar.close()
-            synchronize(device)
+            synchronize(network.device)
             history.wall_time_s += time.perf_counter() - start
     return history
+
+
+def _history(history: History | None, seed: int | None, per_epoch: float) -> History:
+    """A new history for ``seed`` (drawn if None), or the given one if ``seed`` fits it."""
+    if history is None:
+        seed = inputs.random_seed() if seed is None else int(seed)
+        return History(iter_per_epoch=per_epoch, seed=seed)
+    if history.seed is None or (seed is not None and seed != history.seed):
+        raise InputError(f"history of seed {history.seed} cannot continue with seed {seed}")
+    return history
+
+
+class _LossBuffer:
+    """The losses of one chunk of iterations, kept on the device until a flush.
+
+    Reading a loss from the GPU waits for it, so they are read in bulk: at evaluations,
+    checkpoints and the end of a chunk.
+    """
+
+    def __init__(self, xp: Any, length: int, history: History, learning_rate: float) -> None:
+        self.values = xp.empty(length, dtype=np.float64)
+        self.history = history
+        self.learning_rate = learning_rate
+        self.first = 0  # the iteration of values[0]
+        self.logged = 0  # iterations before this one are in the history
+
+    def start(self, first: int, logged: int) -> None:
+        self.first, self.logged = first, logged
+
+    def put(self, iteration: int, loss: Any) -> None:
+        self.values[iteration - self.first] = loss
+
+    def flush(self, upto: int) -> None:
+        """Move the losses of iterations ``logged..upto-1`` into the history.
+
+        Raises DivergenceError naming the first non-finite loss.
+        """
+        if upto > self.logged:
+            values = asnumpy(self.values[self.logged - self.first: upto - self.first])
+            bad = np.flatnonzero(~np.isfinite(values))
+            if bad.size:
+                lr = self.learning_rate
+                raise DivergenceError(
+                    f"the loss became {values[bad[0]]} at iteration {self.logged + int(bad[0])}:"
+                    f" training diverged; try a smaller learning rate than {lr:g} "
+                    f"(e.g. {lr / 10:g})")
+            self.history._add_losses(values)
+            self.logged = upto
+        self.history.iterations = upto
+
+
+class _Loop:
+    """The book's loop as parts: one step, one evaluation, checkpoints, the loss buffer."""
+
+    on_epoch: Callable[[int, float, float], None] | None = None
+    on_checkpoint: Callable[[History], None] | None = None
+    checkpoint_every: int | None = None
+
+    def __init__(self, network: TwoLayerNet, train_set: tuple[Any, Any],
+                 test_set: tuple[Any, Any], history: History, batch_size: int,
+                 learning_rate: float, grad: str) -> None:
+        self.network = network
+        self.train_set, self.test_set = train_set, test_set
+        self.history = history
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.gradient = (network._loss_and_gradient if grad == "backprop"
+                         else _numerical_step(network))
+        self.chunk_length = chunk_length(batch_size)
+        self.losses = _LossBuffer(get_array_module(train_set[0]), self.chunk_length, history,
+                                  learning_rate)
+
+    def run(self, iters_num: int, stop: Callable[[], bool] | None,
+            tick: Callable[[], Any]) -> None:
+        """Iterations ``history.iterations`` to ``iters_num``, or until ``stop()``."""
+        i = self.history.iterations
+        train_size = self.train_set[0].shape[0]
+        while i < iters_num:
+            chunk = i // self.chunk_length
+            first = chunk * self.chunk_length  # the iteration of this chunk's first batch
+            self.losses.start(first, logged=i)
+            batches = to_device(batch_indices(self.history.seed, chunk, self.batch_size,
+                                              train_size), self.network.device)
+            end = min(iters_num, first + self.chunk_length)
+            while i < end:
+                self.step(i, batches[i - first])
+                i += 1
+                tick()
+                is_epoch = (i - 1) % self.history.iter_per_epoch == 0
+                if is_epoch:
+                    self.evaluate(i)
+                stopping = stop is not None and stop()
+                due = is_epoch or (self.checkpoint_every is not None
+                                   and i % self.checkpoint_every == 0)
+                if stopping or (self.on_checkpoint is not None and due):
+                    self.losses.flush(i)
+                    if self.on_checkpoint is not None and due:
+                        self.on_checkpoint(self.history)
+                if stopping:
+                    return
+            self.losses.flush(i)
+
+    def step(self, iteration: int, batch: Any) -> None:
+        """One SGD step on the samples ``batch`` (indices on the device)."""
+        x, t = self.train_set
+        loss, grads = self.gradient(x[batch], t[batch])
+        params = self.network.params
+        for key in PARAM_NAMES:
+            params[key] -= self.learning_rate * grads[key]
+        self.losses.put(iteration, loss)
+
+    def evaluate(self, done: int) -> None:
+        """Accuracy on both full sets after ``done`` iterations (the book's epoch line)."""
+        self.losses.flush(done)
+        h = self.history
+        train_acc = self.network._accuracy(*self.train_set)
+        test_acc = self.network._accuracy(*self.test_set)
+        h.train_acc_list.append(train_acc)
+        h.test_acc_list.append(test_acc)
+        h.eval_iterations.append(done - 1)
+        if self.on_epoch is not None:
+            self.on_epoch(done - 1, train_acc, test_acc)
 
 
 def _numerical_step(network: TwoLayerNet) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
@@ -219,25 +288,6 @@ def _numerical_step(network: TwoLayerNet) -> Callable[[Any, Any], tuple[Any, dic
         return network._loss(x, labels), grads
 
     return step
-
-
-def _log_losses(history: History, losses: Any, done: int, stop: int, offset: int,
-                learning_rate: float) -> int:
-    """Move ``losses[done:stop]`` into the history (one GPU wait); returns ``stop``.
-
-    Raises DivergenceError naming the first non-finite loss.
-    """
-    if stop > done:
-        values = asnumpy(losses[done:stop])
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            i = offset + done + int(bad[0])
-            raise DivergenceError(
-                f"the loss became {values[bad[0]]} at iteration {i}: training diverged; try "
-                f"a smaller learning rate than {learning_rate:g} (e.g. {learning_rate / 10:g})"
-            )
-        history._add_losses(values)
-    return stop
 
 
 def check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
@@ -254,14 +304,7 @@ def check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
 
 def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]:
     """(x, labels) as the net's dtype and integer labels on the net's device."""
-    x = asnumpy(x)
-    if x.ndim != 2 or x.shape[1] != network.sizes[0]:
-        raise InputError(
-            f"x_{name} has shape {x.shape} but the net expects (N, {network.sizes[0]}); "
-            "load the data with flatten=True"
-        )
-    if x.shape[0] == 0:
-        raise InputError(f"x_{name} has no samples; pass at least one")
+    x = inputs.samples(asnumpy(x), network.sizes[0], name=f"x_{name}")
     if not np.isfinite(x).all():
         raise InputError(f"x_{name} contains NaN or infinite values; clean the data first")
     t = inputs.labels(asnumpy(t), x.shape[0], network.sizes[2], name=f"t_{name}")

@@ -12,10 +12,11 @@ import numpy as np
 
 from . import fused, inputs
 from .backend import Device, asnumpy, get_array_module, parse_device, to_device
+from .dataset import npy
 from .dataset.atomic import atomic_write
+from .errors import InputError, ModelFileError, first_line
 from .functions import sigmoid, softmax
 from .gradient import numerical_gradient as generic_numerical_gradient
-from .inputs import InputError
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -69,31 +70,19 @@ class TwoLayerNet:
 
     # -- the input boundary: check and normalise once, then trust ---------------------
 
-    def _x(self, x: Any) -> Any:
+    def _checked_x(self, x: Any) -> Any:
         """x as a C-contiguous (B, D) array of the net's dtype on the net's device.
 
         Host arrays are moved to the net's device, so the book's loop, which slices NumPy
         arrays, runs unchanged on a GPU.
         """
-        d = self.sizes[0]
         x = to_device(x, self.device)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2 or x.shape[1] != d:
-            raise InputError(
-                f"x has shape {tuple(x.shape)} but the net expects (batch, {d}) "
-                f"(input_size={d}); flatten images with load_mnist(flatten=True)"
-            )
-        if x.shape[0] == 0:
-            raise InputError("x has no samples (shape (0, ...)): pass at least one")
-        if x.dtype.kind not in "biuf":
-            raise InputError(f"x has dtype {x.dtype}: pass numbers")
-        xp = get_array_module(x)
-        return xp.ascontiguousarray(x, dtype=self.dtype)
+        x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.sizes[0])
+        return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
 
-    def _xt(self, x: Any, t: Any) -> tuple[Any, Any]:
-        """(x, labels) in the trusted form: see ``_x`` and ``xpnet.inputs.labels``."""
-        x = self._x(x)
+    def _checked_batch(self, x: Any, t: Any) -> tuple[Any, Any]:
+        """(x, labels) in the trusted form: see ``_checked_x`` and ``xpnet.inputs.labels``."""
+        x = self._checked_x(x)
         return x, inputs.labels(to_device(t, self.device), x.shape[0], self.sizes[2])
 
     # -- the book's API -----------------------------------------------------------------
@@ -105,7 +94,7 @@ class TwoLayerNet:
 
     def predict(self, x: Any) -> Any:
         """Class probabilities (B, C) for inputs x (B, D); a 1-D x gives (C,)."""
-        y = softmax(self._logits(self._x(x))[1])
+        y = softmax(self._logits(self._checked_x(x))[1])
         return y.reshape(-1) if np.ndim(x) == 1 else y
 
     def loss(self, x: Any, t: Any) -> Any:
@@ -114,15 +103,15 @@ class TwoLayerNet:
         A scalar: a NumPy float, or a 0-d CuPy array that stays on the GPU until read.
         Computed by the fused softmax + cross-entropy kernel of the array's device.
         """
-        return self._loss(*self._xt(x, t))
+        return self._loss(*self._checked_batch(x, t))
 
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose argmax prediction equals the label (labels or one-hot)."""
-        return self._accuracy(*self._xt(x, t))
+        return self._accuracy(*self._checked_batch(x, t))
 
     def loss_and_gradient(self, x: Any, t: Any) -> tuple[Any, dict[str, Any]]:
         """Backprop: the loss and the gradient dict from one forward pass."""
-        return self._loss_and_gradient(*self._xt(x, t))
+        return self._loss_and_gradient(*self._checked_batch(x, t))
 
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
         """Backprop gradients ``{"W1", "b1", "W2", "b2"}``; t may be labels or one-hot."""
@@ -137,7 +126,7 @@ class TwoLayerNet:
         """
         if method not in ("fused", "generic"):
             raise InputError(f"method must be 'fused' or 'generic', got {method!r}")
-        x, labels = self._xt(x, t)
+        x, labels = self._checked_batch(x, t)
         if method == "fused":
             return self._numerical_gradient(x, labels)
 
@@ -216,10 +205,6 @@ class TwoLayerNet:
         raise AttributeError(f"'TwoLayerNet' object has no attribute {name!r}")
 
 
-class ModelFileError(InputError):
-    """A saved model file is missing, damaged, or not a TwoLayerNet."""
-
-
 FILE_FORMAT = "xpnet-two-layer-net/1"
 
 
@@ -238,26 +223,19 @@ def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            headers = {}
             missing = [k for k in PARAM_NAMES if f"{k}.npy" not in zf.namelist()]
             if missing:
                 raise ModelFileError(f"{path}: not a TwoLayerNet file (no "
                                      f"{', '.join(missing)})")
-            for key in PARAM_NAMES:
-                with zf.open(f"{key}.npy") as f:
-                    version = np.lib.format.read_magic(f)
-                    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read_header(f)
-                headers[key] = (tuple(shape), np.dtype(dtype))
+            headers = {k: (shape, dtype) for k, (shape, _, dtype)
+                       in npy.headers(zf, PARAM_NAMES).items()}
     except ModelFileError:
         raise
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file; pass a params.npz written by xpnet "
                              "train or TwoLayerNet.save") from None
     except (OSError, ValueError, zipfile.BadZipFile) as err:
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ModelFileError(f"{path}: not a readable .npz file ({message})") from None
+        raise ModelFileError(f"{path}: not a readable .npz file ({first_line(err)})") from None
     (w1, dt), (b1, _), (w2, _), (b2, _) = (headers[k] for k in PARAM_NAMES)
     if not (len(w1) == 2 and len(w2) == 2 and b1 == (w1[1],) and w2[0] == w1[1]
             and b2 == (w2[1],) and min(*w1, *w2) > 0):
