@@ -8,6 +8,11 @@ import io
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +30,7 @@ from dataset_helpers import (
     toy_spec,
     write_files,
 )
+from small_disk import small_tmpfs
 from xpnet.dataset import (
     DataNotFoundError,
     DatasetError,
@@ -33,6 +39,7 @@ from xpnet.dataset import (
     source,
     specs,
 )
+from xpnet.dataset.atomic import WriteFaultError
 from xpnet.dataset.mnist import load_mnist
 
 pytestmark = pytest.mark.timeout(60)
@@ -137,7 +144,7 @@ def test_closed_port_is_a_one_line_download_error(tmp_path: Path) -> None:
 
 
 def test_interrupt_mid_download_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
-    def interrupted(url, out, name):
+    def interrupted(url, out, dest, floor):
         out.write(b"partial data")
         raise KeyboardInterrupt
 
@@ -349,3 +356,92 @@ def test_offline_mnist_message_is_short_and_names_local_fashion_mnist(
     assert "refused" in info.value.details[0] and len(info.value.details) == 1
     assert info.value.dataset == "mnist"
     assert not (tmp_path / "xdg-cache").exists()  # the download folder went again
+
+
+@contextmanager
+def paced_server(body: bytes) -> Iterator[str]:
+    """Serve ``body`` on 127.0.0.1 at a pace the path sets: ``/<bytes>/<seconds>/name``
+    sends ``bytes`` every ``seconds`` (for at most 5 s, then it hangs up)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            step, pause = self.path.strip("/").split("/")[:2]
+            step, pause = int(step), float(pause)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            start = time.monotonic()
+            try:
+                for i in range(0, len(body), step):
+                    if time.monotonic() - start > 5:
+                        return
+                    self.wfile.write(body[i: i + step])
+                    self.wfile.flush()
+                    time.sleep(pause)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up: what the slow paces are for
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_mirror_slower_than_the_floor_is_given_up_and_the_next_is_used(
+        tmp_path: Path, server) -> None:
+    good, requests = server
+    name, md5 = SPEC.resources[0]
+    # 50 bytes every 0.1 s (500 bytes/s) under a floor of 2000 bytes/s over 0.5 s; the
+    # deadline (900 s) and the read timeout (5 s) never come into play.
+    with paced_server(BLOBS[name]) as slow:
+        start = time.monotonic()
+        path = download.download(name, md5, [f"{slow}/50/0.1/", f"{good}/good/"], tmp_path,
+                                 speed_limit=2000, speed_time=0.5)
+        elapsed = time.monotonic() - start
+    assert path.read_bytes() == BLOBS[name]
+    assert [p for p, _ in requests] == [f"/good/{name}"]
+    assert elapsed < 3.0, elapsed  # within about one window, not the 5 s the slow one takes
+    assert listing(tmp_path) == [name]
+
+
+def test_slow_mirror_is_in_the_details(tmp_path: Path) -> None:
+    name, md5 = SPEC.resources[0]
+    with paced_server(BLOBS[name]) as slow, pytest.raises(DownloadError) as info:
+        download.download(name, md5, [f"{slow}/20/0.2/"], tmp_path,
+                          speed_limit=1000, speed_time=0.4)
+    [detail] = info.value.details
+    assert detail.startswith(f"{slow}/20/0.2/{name} (slower than 1000 bytes/s over 0.4 s ("), \
+        detail
+    assert listing(tmp_path) == []
+
+
+def test_mirror_above_the_floor_is_kept_over_many_windows(tmp_path: Path) -> None:
+    name, md5 = SPEC.resources[0]
+    # 1000 bytes every 0.05 s: about 20 kB/s, 16 windows of 0.05 s, each above 5 kB/s.
+    with paced_server(BLOBS[name]) as steady:
+        path = download.download(name, md5, [f"{steady}/1000/0.05/"], tmp_path,
+                                 speed_limit=5000, speed_time=0.05)
+    assert path.read_bytes() == BLOBS[name]
+
+
+def test_full_disk_stops_the_download_at_once_with_one_line(tmp_path: Path, server) -> None:
+    base, requests = server
+    name, md5 = SPEC.resources[0]
+    with small_tmpfs(tmp_path / "disk") as disk:
+        with pytest.raises(WriteFaultError) as info:
+            # endless/ sends 64 MiB of zeros; good/ would fill the disk the same way.
+            download.download(name, md5, [f"{base}/endless/", f"{base}/good/"], disk)
+        message = str(info.value)
+        assert message == (f"cannot write {disk / name}: the disk is full; free some space "
+                           "or write to another disk")
+        assert [p for p, _ in requests] == [f"/endless/{name}"]  # no mirror's fault
+        assert listing(disk) == []
