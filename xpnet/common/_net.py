@@ -1,0 +1,66 @@
+"""What the book's nets share: weights drawn on the host, inputs moved to the net's device,
+the backward sweep, and the accuracy count. Internal to ``xpnet.common``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from xpnet.backend import Device, get_array_module, parse_device, to_device
+
+
+class OnDevice:
+    """A net whose parameters live on ``device`` (default: the configured one)."""
+
+    device: Device
+
+    def _place(self, device: str | Device | None) -> None:
+        self.device = parse_device(device)
+
+    def _here(self, a: Any) -> Any:
+        """``a`` on the net's device: the book's loops pass NumPy batches to a GPU net."""
+        return to_device(a, self.device)
+
+    def _to_device(self, host: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {key: self._here(value) for key, value in host.items()}
+
+
+def randn(*shape: int) -> np.ndarray:
+    """Standard normal draws from NumPy's global generator, as the book draws its weights."""
+    return np.random.randn(*shape)  # noqa: NPY002
+
+
+def init_scale(weight_init_std: float | str, fan_in: int) -> Any:
+    """The std of a layer's weights: a number as given, or He (``'relu'``, ``'he'``:
+    sqrt(2 / fan_in)) or Xavier (``'sigmoid'``, ``'xavier'``: sqrt(1 / fan_in))."""
+    name = str(weight_init_std).lower()
+    if name in ("relu", "he"):
+        return np.sqrt(2.0 / fan_in)
+    if name in ("sigmoid", "xavier"):
+        return np.sqrt(1.0 / fan_in)
+    return weight_init_std
+
+
+def backward(layers: Iterable[Any], last_layer: Any) -> None:
+    """Backpropagate from the loss through ``layers`` (in forward order), last first."""
+    dout = last_layer.backward(1)
+    for layer in reversed(list(layers)):
+        dout = layer.backward(dout)
+
+
+def labels_of(t: Any) -> Any:
+    """Class indices from labels (N,) or one-hot (N, C), as the book's accuracy reads them."""
+    return t if t.ndim == 1 else get_array_module(t).argmax(t, axis=1)
+
+
+def hits(y: Any, labels: Any) -> int:
+    """How many rows of scores ``y`` have their argmax at ``labels``."""
+    xp = get_array_module(y)
+    return int(xp.sum(xp.argmax(y, axis=1) == labels))
+
+
+def fraction(count: int, total: int) -> np.float64:
+    """``count / total`` as the book's accuracy returns it (a NumPy float64)."""
+    return np.float64(count) / float(total)

@@ -1,0 +1,140 @@
+"""The book's optimizers (chapter 6): ``update(params, grads)`` changes ``params`` in place.
+
+State (velocities, squared-gradient sums, moments) is created on the first update with
+the shape and device of each parameter. The formulas and their order of operations are
+the book's, so float64 updates are the book's to the bit. The star import also hands on
+``np``, as the book's does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from xpnet.backend import get_array_module
+
+__all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
+
+EPS = 1e-7  # keeps the adaptive steps finite where a gradient has been zero so far
+
+Params = MutableMapping[str, Any]
+Grads = Mapping[str, Any]
+
+
+def _zeros_like(params: Params) -> dict[str, Any]:
+    return {key: get_array_module(value).zeros_like(value) for key, value in params.items()}
+
+
+def _sqrt(a: Any) -> Any:
+    return get_array_module(a).sqrt(a)
+
+
+class SGD:
+    """Plain stochastic gradient descent: ``p -= lr * g``."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+
+    def update(self, params: Params, grads: Grads) -> None:
+        for key in params:
+            params[key] -= self.lr * grads[key]
+
+
+class Momentum:
+    """SGD with momentum: ``v = momentum * v - lr * g``, then ``p += v``."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr = lr
+        self.momentum = momentum
+        self.v = None
+
+    def update(self, params: Params, grads: Grads) -> None:
+        if self.v is None:
+            self.v = _zeros_like(params)
+        for key in params:
+            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            params[key] += self.v[key]
+
+
+class Nesterov:
+    """Nesterov's accelerated gradient in Bengio et al.'s form (arXiv:1212.0901)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr = lr
+        self.momentum = momentum
+        self.v = None
+
+    def update(self, params: Params, grads: Grads) -> None:
+        if self.v is None:
+            self.v = _zeros_like(params)
+        mu, lr = self.momentum, self.lr
+        for key in params:
+            g, v = grads[key], self.v[key]
+            params[key] += mu * mu * v
+            params[key] -= (1 + mu) * lr * g
+            v *= mu
+            v -= lr * g
+
+
+class AdaGrad:
+    """Per-element steps shrinking with the sum of squared gradients ``h``."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+        self.h = None
+
+    def update(self, params: Params, grads: Grads) -> None:
+        if self.h is None:
+            self.h = _zeros_like(params)
+        for key in params:
+            g, h = grads[key], self.h[key]
+            h += g * g
+            params[key] -= self.lr * g / (_sqrt(h) + EPS)
+
+
+class RMSprop:
+    """AdaGrad with a decaying average of squared gradients (``decay_rate`` per step)."""
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        self.lr = lr
+        self.decay_rate = decay_rate
+        self.h = None
+
+    def update(self, params: Params, grads: Grads) -> None:
+        if self.h is None:
+            self.h = _zeros_like(params)
+        for key in params:
+            g, h = grads[key], self.h[key]
+            h *= self.decay_rate
+            h += (1 - self.decay_rate) * g * g
+            params[key] -= self.lr * g / (_sqrt(h) + EPS)
+
+
+class Adam:
+    """Kingma and Ba's Adam (arXiv:1412.6980), bias correction folded into the step size.
+
+    ``iter`` counts updates; ``m`` and ``v`` are the first and second moments.
+    """
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.iter = 0
+        self.m = None
+        self.v = None
+
+    def update(self, params: Params, grads: Grads) -> None:
+        if self.m is None:
+            self.m, self.v = _zeros_like(params), _zeros_like(params)
+        self.iter += 1
+        b1, b2 = self.beta1, self.beta2
+        step = self.lr * math.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter)
+        for key in params:
+            g, m, v = grads[key], self.m[key], self.v[key]
+            m += (1 - b1) * (g - m)
+            v += (1 - b2) * (g**2 - v)
+            params[key] -= step * m / (_sqrt(v) + EPS)
