@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from support import FASHION_DIR, require_fashion_mnist
 
-from xpnet.images import ImageError, mnist_like
+from xpnet.images import ImageError, mnist_like, read_gray
 from xpnet.inputs import InputError
 
 
@@ -153,3 +153,144 @@ def test_arrays_and_datasets_are_checked() -> None:
         mnist_like(np.zeros((28, 28), dtype=np.float32))
     with pytest.raises(InputError, match="dataset must be one of"):
         mnist_like(np.zeros((28, 28), dtype=np.uint8), dataset="cifar")
+
+
+# ------------------------------------------------ pictures as people take them
+
+# EXIF orientation -> the turn a viewer applies; a picture stored with tag 6 holds the
+# upright one turned a quarter anticlockwise, tag 8 a quarter clockwise.
+STORED_TURN = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+def save_with_orientation(upright: np.ndarray, path, orientation: int, **options):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(upright).transpose(STORED_TURN[orientation]).save(path, exif=exif,
+                                                                       **options)
+    return path
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_orientation_of_a_png_is_applied_first(tmp_path, orientation) -> None:
+    upright = triangle_picture()
+    path = save_with_orientation(upright, tmp_path / "photo.png", orientation)
+    with Image.open(path) as img:  # stored on its side, as a phone does
+        assert img.size == upright.shape and img.getexif()[0x0112] == orientation
+    np.testing.assert_array_equal(read_gray(path), upright)
+    for dataset in ("mnist", "fashion-mnist"):
+        np.testing.assert_array_equal(mnist_like(path, dataset=dataset),
+                                      mnist_like(upright, dataset=dataset))
+    # The test can tell: read as stored, the input would be another picture.
+    with Image.open(path) as img:
+        sideways = np.asarray(img.convert("L"))
+    assert np.abs(mnist_like(sideways) - mnist_like(upright)).max() > 0.5
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_orientation_of_a_jpeg_photo_is_applied(test_images, tmp_path,
+                                                     orientation) -> None:
+    # A garment photographed dark on white at 8x, stored sideways in a JPEG.
+    garment = test_images[0]
+    upright = np.asarray(Image.fromarray(255 - garment).resize((224, 224),
+                                                               Image.Resampling.NEAREST))
+    path = save_with_orientation(upright, tmp_path / "photo.jpg", orientation, quality=95)
+    np.testing.assert_allclose(read_gray(path), upright, atol=40)  # JPEG's own noise
+    x = mnist_like(path, dataset="fashion-mnist")
+    expected = mnist_like(upright, dataset="fashion-mnist")
+    assert np.abs(x - expected).mean() < 0.01
+    assert np.corrcoef(x, garment.reshape(-1))[0, 1] > 0.99
+
+
+@pytest.mark.parametrize(("scale", "mode"), [(1 / 255, "F"), (1.0, "F"), (257.0, "F"),
+                                             (1.0, "I"), (257.0, "I")])
+def test_float_and_32_bit_pictures_are_read_by_their_range(test_images, tmp_path, scale,
+                                                           mode) -> None:
+    image = test_images[3]
+    levels = image.astype(np.float32 if mode == "F" else np.int32) * scale
+    path = tmp_path / "float.tiff"
+    Image.fromarray(levels.astype(np.float32 if mode == "F" else np.int32)).save(path)
+    assert Image.open(path).mode == mode
+    np.testing.assert_array_equal(read_gray(path), image)
+    np.testing.assert_array_equal(mnist_like(path),
+                                  image.reshape(-1).astype(np.float32) / 255.0)
+
+
+def test_float_pictures_out_of_every_range_are_one_line_errors(tmp_path) -> None:
+    cases = {"nan": (np.nan, "holds NaN or infinite values"),
+             "negative": (-0.5, "holds values from -0.5 to 1; pass levels within 0..1"),
+             "huge": (1e6, "holds values from 0 to 1e+06; pass levels within")}
+    for name, (value, expected) in cases.items():
+        levels = np.zeros((40, 40), dtype=np.float32)
+        levels[10:30, 10:30] = 1.0
+        levels[0, 0] = value
+        path = tmp_path / f"{name}.tiff"
+        Image.fromarray(levels).save(path)
+        with pytest.raises(ImageError) as err:
+            mnist_like(path)
+        assert expected in one_line(err)
+
+
+def huge_png(path, width: int, height: int):
+    """A small PNG file whose header claims ``width`` x ``height`` RGBA pixels."""
+    import struct
+    import zlib
+
+    Image.new("RGBA", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"IHDR")
+    data[at + 4: at + 12] = struct.pack(">II", width, height)
+    data[at + 17: at + 21] = struct.pack(">I", zlib.crc32(bytes(data[at: at + 17])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list:
+    """The pictures Pillow decodes (its loads), recorded."""
+    from PIL import ImageFile
+
+    loads = []
+    real = ImageFile.ImageFile.load
+
+    def load(self):
+        loads.append(self.size)
+        return real(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    return loads
+
+
+def test_pictures_over_the_pixel_budget_are_refused_before_decoding(tmp_path,
+                                                                     decodes) -> None:
+    import warnings
+
+    # The issue's picture: 13000x13000 RGBA, 2.7 GB in predict; Pillow only warns.
+    path = huge_png(tmp_path / "bomb.png", 13000, 13000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nor Pillow's DecompressionBombWarning
+        with pytest.raises(ImageError) as err:
+            mnist_like(path)
+    assert one_line(err) == (f"{path} is 13000x13000 pixels (169.0 megapixels); pass a "
+                             "picture of at most 50 megapixels (scale it down: the network "
+                             "sees 28x28)")
+    assert decodes == []
+    # Past twice Pillow's own limit, Pillow refuses at open: the same advice.
+    with pytest.raises(ImageError) as err:
+        mnist_like(huge_png(tmp_path / "bigger.png", 20000, 20000))
+    assert one_line(err).endswith("megapixels; pass a picture of at most 50 megapixels "
+                                  "(scale it down: the network sees 28x28)")
+    assert decodes == []
+
+
+def test_the_budget_is_the_pixel_count(tmp_path, decodes, monkeypatch) -> None:
+    import xpnet.images
+
+    path = save(triangle_picture(), tmp_path / "t.png")  # 200x300
+    monkeypatch.setattr(xpnet.images, "MAX_PIXELS", 200 * 300)
+    mnist_like(path)
+    assert set(decodes) == {(200, 300)}  # the spy sees decoding when it happens
+    decodes.clear()
+    monkeypatch.setattr(xpnet.images, "MAX_PIXELS", 200 * 300 - 1)
+    with pytest.raises(ImageError, match=r"is 200x300 pixels \(0\.1 megapixels\)"):
+        mnist_like(path)
+    assert decodes == []

@@ -4,8 +4,15 @@
 on black, / 255 like ``load_mnist(normalize=True)``). The steps:
 
 1. Read the file with Pillow (any format it reads; the first frame of an animation).
-   Transparency is laid over white (dark ink on a transparent sheet is the usual
-   drawing), then the picture is made 8-bit grayscale (16-bit grayscale scaled down).
+   A picture of more than ``MAX_PIXELS`` pixels is refused from its header, before any
+   decoding. The EXIF orientation is applied first (a phone photo stored on its side is
+   turned upright). Transparency is laid over white (dark ink on a transparent sheet is
+   the usual drawing), then the picture is made 8-bit grayscale: 16-bit grayscale scaled
+   down, and a float (mode F) or 32-bit integer (mode I) picture read by its value range:
+   values within 0..1 are taken as 0..1 (times 255), within 0..255 as 8-bit levels,
+   within 0..65535 as 16-bit levels; NaN, infinities, negative values or values above
+   65535 are refused. (An 8-bit-range picture whose values all lie within 0..1 is
+   black to the eye anyway, so reading it as 0..1 loses nothing.)
 2. Refuse pictures smaller than 28x28 pixels.
 3. Background: the median of the outermost ring of pixels. Above mid-gray (127.5), the
    picture is dark ink on light paper, so it is inverted: MNIST has light ink on black.
@@ -25,6 +32,7 @@ on black, / 255 like ``load_mnist(normalize=True)``). The steps:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +49,12 @@ SIZE = 28  # the side of an MNIST image, pixels
 # A pixel this much (of 255) above the background is ink. On Fashion-MNIST pictures
 # scaled up 4x, 16 recovers the images best (8 and 32 cut or keep too much of the rim).
 INK = 16
+# Pictures above this many pixels are refused before decoding. A 50-megapixel RGBA
+# picture takes 200 MB decoded and about 3x that while made gray; phone cameras save 12
+# to 50 megapixels; the network sees 784. (Pillow's own guard, Image.MAX_IMAGE_PIXELS,
+# 89 megapixels, only warns, and refuses at twice that: a 13000x13000 PNG of 690 KB
+# would take 2.7 GB.)
+MAX_PIXELS = 50_000_000
 
 
 class ImageError(InputError):
@@ -61,38 +75,68 @@ LAYOUTS = {"mnist": Layout(box=20, centre="mass"), "fashion-mnist": Layout(box=2
 def read_gray(path: str | os.PathLike[str]) -> np.ndarray:
     """The picture in ``path`` as (H, W) uint8 grayscale, transparency laid over white.
 
-    Raises ImageError (one line) for a missing file, a folder, or a file Pillow cannot
-    read.
+    EXIF orientation applied, float pictures read by their value range (step 1 of the
+    module docstring). Raises ImageError (one line) for a missing file, a folder, a file
+    Pillow cannot read, or a picture of more than ``MAX_PIXELS`` pixels (refused before
+    it is decoded, so memory stays bounded).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if path.is_dir():
         raise ImageError(f"{path} is a folder; pass image files")
     if not path.exists():
         raise ImageError(f"{path}: no such file")
+    too_large = (f"; pass a picture of at most {MAX_PIXELS / 1e6:g} megapixels (scale it "
+                 f"down: the network sees {SIZE}x{SIZE})")
     try:
-        with Image.open(path) as img:
-            img.load()
-            return _gray(img)
+        with warnings.catch_warnings():
+            # Pillow's decompression-bomb warning: the budget below refuses first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)  # reads the header only
+        with img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"{path} is {w}x{h} pixels ({w * h / 1e6:.1f} megapixels)"
+                                 f"{too_large}")
+            ImageOps.exif_transpose(img, in_place=True)  # decodes; upright from here on
+            return _gray(img, str(path))
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image Pillow can read (PNG, JPEG, ...)") from None
-    except Image.DecompressionBombError as err:
-        raise ImageError(f"{path} is too large to read ({err})") from None
+    except Image.DecompressionBombError:  # over twice Pillow's limit: refused at open
+        raise ImageError(f"{path} has more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                         f"megapixels{too_large}") from None
     except Exception as err:  # only Pillow's decoders run in this block: bad bytes
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ImageError(f"{path} cannot be read as an image ({message})") from None
 
 
-def _gray(img: Image.Image) -> np.ndarray:
+def _gray(img: Image.Image, name: str) -> np.ndarray:
     from PIL import Image
 
     if img.mode.startswith("I;16"):  # convert("L") would clip 16-bit values at 255
         return np.round(np.asarray(img, dtype=np.float64) / 257.0).astype(np.uint8)
+    if img.mode in ("F", "I"):  # convert("L") would clip these too: read by range
+        return _by_range(np.asarray(img, dtype=np.float64), name)
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         rgba = img.convert("RGBA")
         img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
     return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def _by_range(values: np.ndarray, name: str) -> np.ndarray:
+    """A float or 32-bit picture as uint8 levels, its scale told by its range (step 1)."""
+    if not np.isfinite(values).all():
+        raise ImageError(f"{name} holds NaN or infinite values; pass a picture of finite "
+                         "levels")
+    low, high = float(values.min()), float(values.max())
+    scale = next((255.0 / top for top in (1.0, 255.0, 65535.0) if high <= top), None)
+    if low < 0 or scale is None:
+        raise ImageError(f"{name} holds values from {low:g} to {high:g}; pass levels within "
+                         "0..1, 0..255 or 0..65535")
+    return np.round(values * scale).astype(np.uint8)
 
 
 def mnist_like(image: str | os.PathLike[str] | np.ndarray, *,
