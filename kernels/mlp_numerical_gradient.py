@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -265,3 +266,166 @@ def mlp_numerical_gradient(
                     packed.uoff, pre, post, base_loss, float(h), out)
         grads.append(out)
     return _unpack(grads, weights, float(weight_decay_lambda))
+
+
+# ------------------------------------------------------------------------- CUDA
+
+THREADS = 128  # threads per block
+# numba.cuda, bound on the first CUDA call (importing this module never touches CUDA). A
+# module global, not a local: the CUDA simulator swaps the kernels' global ``cuda``.
+cuda: Any = None
+SCRATCH_BYTES = 64 << 20  # the per-thread scratch rows of one launch stay under this
+
+
+@cache
+def _cuda_kernels() -> tuple[Any, Any, Any]:
+    """Compile (once) the CUDA kernels from the same per-sample source as the CPU's."""
+    global cuda
+    from numba import cuda
+
+    dev = build_device_functions(cuda.jit(device=True))
+    activate, logits_loss, shifted_loss = dev.activate, dev.logits_loss, dev.shifted_loss
+
+    @cuda.jit
+    def cast_into(src, dst, offset):
+        """dst[offset + i] = float64(src[i]): packs float32 or float64 arrays."""
+        i = cuda.grid(1)
+        if i < src.shape[0]:
+            dst[offset + i] = np.float64(src[i])
+
+    @cuda.jit
+    def forward(x, labels, kind, widths, woff, wflat, bflat, uoff, pre, post, base_loss,
+                empty):
+        """One thread per sample: the CPU's _forward."""
+        b = cuda.grid(1)
+        if b >= x.shape[0]:
+            return
+        last = widths.shape[0] - 2
+        for m in range(last + 1):
+            n_in = widths[m]
+            n_out = widths[m + 1]
+            for q in range(n_out):
+                pre[b, uoff[m] + q] = bflat[uoff[m] + q]
+            for k in range(n_in):
+                v = x[b, k] if m == 0 else post[b, uoff[m - 1] + k]
+                if v != 0.0:
+                    row = woff[m] + k * n_out
+                    for q in range(n_out):
+                        pre[b, uoff[m] + q] += v * wflat[row + q]
+            if m < last:
+                for q in range(n_out):
+                    post[b, uoff[m] + q] = activate(kind, pre[b, uoff[m] + q])
+        base_loss[b] = logits_loss(pre, b, uoff[last], widths[last + 1], labels[b], empty,
+                                   -1, 0.0)
+
+    @cuda.jit
+    def layer_grad(layer, start, count, x, labels, kind, widths, woff, wflat, uoff, pre, post,
+                   base_loss, h, lam, scratch, empty, gw, gb):
+        """One thread per parameter start + p of ``layer`` (bias as the last input row)."""
+        p = cuda.grid(1)
+        if p >= count:
+            return
+        n_in = widths[layer]
+        n_units = widths[layer + 1]
+        i = (start + p) // n_units
+        j = (start + p) % n_units
+        cur = scratch[p, 0]
+        nxt = scratch[p, 1]
+        acc = 0.0
+        for b in range(x.shape[0]):  # ascending, as the CPU sums
+            if i == n_in:
+                v = 1.0
+            elif layer == 0:
+                v = x[b, i]
+            else:
+                v = post[b, uoff[layer - 1] + i]
+            if v != 0.0:
+                e = h * v
+                t = labels[b]
+                up = shifted_loss(layer, j, b, e, t, kind, widths, woff, wflat, uoff, pre, post,
+                                  base_loss, cur, nxt, empty)
+                down = shifted_loss(layer, j, b, -e, t, kind, widths, woff, wflat, uoff, pre,
+                                    post, base_loss, cur, nxt, empty)
+                acc += up - down
+        g = acc / x.shape[0] / (2.0 * h)
+        if i < n_in:
+            gw[i, j] = g + lam * wflat[woff[layer] + i * n_units + j]
+        else:
+            gb[j] = g
+
+    return cast_into, forward, layer_grad
+
+
+def mlp_numerical_gradient_cuda(
+    weights: Sequence[Any],
+    biases: Sequence[Any],
+    x: Any,
+    labels: Any,
+    *,
+    activation: str = "relu",
+    weight_decay_lambda: float = 0.0,
+    h: float = 1e-4,
+    stream: Any = 0,
+) -> tuple[list[Any], list[Any]]:
+    """``mlp_numerical_gradient`` on CUDA device arrays, the same numbers; no sync.
+
+    Trusted arguments as for the CPU function, but C-contiguous device arrays (anything
+    with ``__cuda_array_interface__``: CuPy, Numba); float32 ones are widened to float64
+    on the device, nothing goes through the host. Kernels launch on ``stream``. Returns
+    ``(grad_weights, grad_biases)`` as lists of new float64 Numba device arrays
+    (``cupy.asarray`` wraps them without a copy).
+    """
+    cast_into, forward, layer_grad = _cuda_kernels()
+
+    def device(a: Any) -> Any:  # a Numba view of a device array, never a copy
+        return a if cuda.devicearray.is_cuda_ndarray(a) else cuda.as_cuda_array(a, sync=False)
+
+    def blocks(n: int) -> int:
+        return max(1, (n + THREADS - 1) // THREADS)
+
+    weights = [device(w) for w in weights]
+    biases = [device(b) for b in biases]
+    x, labels = device(x), device(labels)
+    # shapes are host metadata: the packing offsets are computed here, the data stays there
+    meta = pack([np.empty(w.shape, np.float64) for w in weights],
+                [np.empty(b.shape, np.float64) for b in biases])
+    wflat = cuda.device_array(int(sum(w.size for w in weights)), np.float64, stream=stream)
+    bflat = cuda.device_array(int(meta.widths[1:].sum()), np.float64, stream=stream)
+    for parts, offsets, flat in ((weights, meta.woff, wflat), (biases, meta.uoff, bflat)):
+        for a, off in zip(parts, offsets, strict=True):
+            src = a.reshape(a.size)
+            cast_into[blocks(a.size), THREADS, stream](src, flat, int(off))
+    batch, d_in = x.shape
+    xf = cuda.device_array(batch * d_in, np.float64, stream=stream)
+    cast_into[blocks(batch * d_in), THREADS, stream](x.reshape(batch * d_in), xf, 0)
+    xf = xf.reshape(batch, d_in)
+
+    kind = ACTIVATIONS[activation]
+    widths, woff, uoff = (cuda.to_device(a, stream=stream)
+                          for a in (meta.widths, meta.woff, meta.uoff))
+    units = int(meta.widths[1:].sum())
+    pre = cuda.device_array((batch, units), np.float64, stream=stream)
+    post = cuda.device_array((batch, units), np.float64, stream=stream)
+    base_loss = cuda.device_array(batch, np.float64, stream=stream)
+    empty = cuda.device_array(0, np.float64, stream=stream)
+    forward[blocks(batch), THREADS, stream](xf, labels, kind, widths, woff, wflat, bflat, uoff,
+                                            pre, post, base_loss, empty)
+
+    row = max(1, int(meta.widths[2:].max())) if len(meta.widths) > 2 else 1
+    largest = max((int(meta.widths[k]) + 1) * int(meta.widths[k + 1]) for k in range(len(weights)))
+    per_launch = min(largest, max(THREADS, SCRATCH_BYTES // (16 * row)))
+    scratch = cuda.device_array((per_launch, 2, row), np.float64, stream=stream)
+    grad_w, grad_b = [], []
+    for layer in range(len(weights)):
+        n_in, n_units = int(meta.widths[layer]), int(meta.widths[layer + 1])
+        gw = cuda.device_array((n_in, n_units), np.float64, stream=stream)
+        gb = cuda.device_array(n_units, np.float64, stream=stream)
+        total = (n_in + 1) * n_units
+        for start in range(0, total, per_launch):
+            count = min(per_launch, total - start)
+            layer_grad[blocks(count), THREADS, stream](
+                layer, start, count, xf, labels, kind, widths, woff, wflat, uoff, pre, post,
+                base_loss, float(h), float(weight_decay_lambda), scratch, empty, gw, gb)
+        grad_w.append(gw)
+        grad_b.append(gb)
+    return grad_w, grad_b
