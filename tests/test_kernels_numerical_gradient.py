@@ -152,6 +152,27 @@ def test_real_fashion_images():
     assert_close(fused(net, x, t), book_loop(net, x, t), atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_negative_inputs_move_their_weights(dtype):
+    # Standardised inputs (x - mean) are negative as often as positive. Only x == 0 leaves
+    # W1[i] out of a sample; a kernel that skipped x < 0 as well would zero these rows.
+    net, x, t = make(31, 20, 8, 5, 40, zeros=0.3)
+    x = np.where(x != 0, x - 0.6, 0.0)
+    x[:, :4] = -np.abs(x[:, :4])  # inputs 0-3 never positive
+    x = x.astype(dtype)
+    assert (x < 0).mean() > 0.3 and (x > 0).any() and (x == 0).any()
+    got = fused(net, x, t)
+    assert np.abs(got[0][:4]).min() > 1e-6  # rows of only-negative inputs move the loss
+    assert_close(got, book_loop(net, x, t), atol=1e-9)
+
+
+def test_negative_inputs_match_the_80_bit_reference():
+    net, x, t = make(32, 6, 4, 3, 5, zeros=0.3)
+    x = np.where(x != 0, x - 0.7, 0.0)
+    assert (x < 0).any() and (x > 0).any()
+    assert max_error(fused(net, x, t), extended(net, x, t)) < 1e-14
+
+
 def test_deterministic_across_thread_counts():
     net, x, t = make(6, 40, 10, 10, 30)
     first = fused(net, x, t)
