@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from pathlib import Path
 
 # The scopes the stand-in implements a part of: modules and classes, by dotted path.
 SCOPES = (
@@ -33,8 +34,14 @@ SCOPES = (
 
 
 def names() -> dict[str, object]:
+    # this script's folder holds the stand-in: import the real package, never that one
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     import cupy
     import numpy
+
+    if "standin" in cupy.__version__:
+        raise SystemExit(f"{cupy.__file__} is the stand-in: run this with real CuPy")
 
     def resolve(path: str) -> object:
         return functools.reduce(getattr, path.split(".")[1:], cupy)

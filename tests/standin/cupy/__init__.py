@@ -52,11 +52,10 @@ import json as _json
 import os as _os
 from pathlib import Path as _Path
 
-from . import _standin
-from ._core import ndarray
+from . import _standin, cuda, linalg, random  # noqa: F401 - CuPy's namespace
+from ._core import ndarray  # noqa: F401
 from ._routines import *  # noqa: F403 - the names listed in _routines.__all__
-from ._routines import ufunc
-from . import cuda, linalg, random  # noqa: E402,I001 - after the routines they use
+from ._routines import ufunc  # noqa: F401
 
 _NAMES = _json.loads((_Path(__file__).parent / "_names.json").read_text())
 __version__ = f"{_NAMES['cupy_version']}+standin"

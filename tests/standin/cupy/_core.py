@@ -551,6 +551,9 @@ class ndarray:  # noqa: N801 - CuPy's name
         return self.copy()
 
 
+ndarray.__module__ = "cupy"  # as CuPy names its class
+
+
 def _should_use_rop(x: Any, y: Any) -> bool:
     y_ufunc = getattr(y, "__array_ufunc__", _should_use_rop)
     if y_ufunc is not _should_use_rop:

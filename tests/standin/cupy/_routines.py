@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy
 
 from . import _standin as sd
-from ._core import _check_device, host_read, host_write, launch, ndarray, new_array, routine
+from ._core import _check_device, host_write, launch, ndarray, new_array, routine
 
 __all__: list[str] = []  # filled below; cupy/__init__ re-exports every name listed
 
@@ -385,7 +383,7 @@ for _name in ("result_type", "can_cast", "promote_types", "min_scalar_type", "dt
               "byte", "short", "intc", "int_", "longlong", "ubyte", "ushort", "uintc", "uint",
               "ulonglong", "half", "single", "double", "csingle", "cdouble", "number",
               "integer", "signedinteger", "unsignedinteger", "floating", "complexfloating",
-              "inexact", "generic", "character", "bool"):
+              "inexact", "generic", "bool"):
     if hasattr(numpy, _name):
         globals()[_name] = getattr(numpy, _name)
         __all__.append(_name)
