@@ -21,3 +21,19 @@ def _standin_is_cupy() -> bool:
 
 
 collect_ignore_glob = [] if _standin_is_cupy() else ["*"]
+
+
+if not collect_ignore_glob:
+    import pytest
+
+    @pytest.fixture(autouse=True)
+    def _fresh_standin():
+        """Each test starts on device 0, legacy streams current, no capture open."""
+        yield
+        from cupy import _standin
+
+        _standin.set_device(0)
+        for stack in _standin.current_streams:
+            stack.clear()
+        for state in _standin._streams.values():
+            state.recording, state.buffers, state.invalidated = None, [], False
