@@ -22,7 +22,9 @@ import pytest
 from benchlib import FASHION_DIR, record
 from support import require_fashion_mnist
 
-from xpnet.run import RunConfig, claim_dir, load_data, run
+from xpnet.run import load_data, run
+from xpnet.run_config import RunConfig
+from xpnet.run_folder import claim_dir
 from xpnet.sweep import connect, one_core, sweep
 from xpnet.sweep_spec import trial_key
 

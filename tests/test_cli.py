@@ -16,7 +16,7 @@ import pytest
 from support import FASHION_DIR
 
 from xpnet.backend import cuda_unavailable_reason
-from xpnet.run import read_checkpoint
+from xpnet.run_folder import read_checkpoint
 
 FASHION = ("--dataset", "fashion-mnist", "--data-dir", str(FASHION_DIR))
 

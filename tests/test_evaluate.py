@@ -30,7 +30,9 @@ def data():
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory, data) -> Path:
     """A real run: 300 iterations on Fashion-MNIST, seed 0 (test accuracy 0.5655)."""
-    from xpnet.run import RunConfig, claim_dir, run
+    from xpnet.run import run
+    from xpnet.run_config import RunConfig
+    from xpnet.run_folder import claim_dir
 
     out = claim_dir(tmp_path_factory.mktemp("trained") / "run")
     run(RunConfig(dataset="fashion-mnist", data_dir=str(FASHION_DIR), iters=300, seed=0),

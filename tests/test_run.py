@@ -9,18 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xpnet import report
-from xpnet.inputs import InputError
-from xpnet.run import (
-    RunConfig,
-    RunError,
-    claim_dir,
-    new_run_dir,
-    read_checkpoint,
-    run,
-    write_run,
-)
-from xpnet.trainer import DivergenceError
+from xpnet import run_plots
+from xpnet.errors import DivergenceError, InputError, RunFolderError
+from xpnet.run import run
+from xpnet.run_config import RunConfig
+from xpnet.run_folder import claim_dir, new_run_dir, read_checkpoint, read_metrics, write_run
 from xpnet.two_layer_net import TwoLayerNet
 
 
@@ -58,7 +51,7 @@ def test_a_run_folder_holds_one_finished_run(data, tmp_path) -> None:
     assert result.status == "finished" and result.final_test_acc > 0.5
     assert sorted(p.name for p in out.iterdir()) == [
         "accuracy.png", "checkpoint.npz", "loss.png", "metrics.json", "params.npz"]
-    m = report.read_metrics(out)
+    m = read_metrics(out)
     assert m["schema_version"] == 1 and m["status"] == "finished"
     assert m["config"] == CONFIG.to_dict() and "device" not in m  # named once, in config
     assert m["config"]["weight_init_std"] == 0.1
@@ -95,14 +88,14 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_files(data, tmp_path, stops)
         result = run(CONFIG, data=data, out=out, resume=resume,
                      stop=lambda steps=steps, calls=calls: next(calls) == steps - 1)
         assert result.status == "interrupted"
-        assert report.read_metrics(out)["status"] == "interrupted"
+        assert read_metrics(out)["status"] == "interrupted"
         resume = True
     result = run(CONFIG, data=data, out=out, resume=True)
     assert result.status == "finished"
     with np.load(whole / "params.npz") as a, np.load(out / "params.npz") as b:
         for key in ("W1", "b1", "W2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])
-    ma, mb = report.read_metrics(whole), report.read_metrics(out)
+    ma, mb = read_metrics(whole), read_metrics(out)
     for key in ("epochs", "final_train_acc", "final_test_acc", "train_loss_list", "config"):
         assert ma[key] == mb[key], key
 
@@ -118,7 +111,7 @@ def test_a_checkpoint_exists_before_the_first_step_ends(data, tmp_path) -> None:
 
     run(CONFIG, data=data, out=out, stop=stop)
     assert seen == [0]
-    assert report.read_metrics(out)["status"] == "interrupted"
+    assert read_metrics(out)["status"] == "interrupted"
     state = read_checkpoint(out)
     assert state["config"] == CONFIG and state["history"].iterations == 1
 
@@ -128,7 +121,7 @@ def test_a_diverging_run_is_recorded_as_failed(data, tmp_path) -> None:
     with np.errstate(all="ignore"), pytest.raises(DivergenceError):
         run(RunConfig(iters=30, batch_size=20, seed=1, lr=1e300, dtype="float32"), data=data,
             out=out)
-    m = report.read_metrics(out)
+    m = read_metrics(out)
     assert m["status"] == "failed" and "diverged" in m["error"]
 
 
@@ -142,7 +135,7 @@ def test_folders_that_are_not_new_and_empty_are_refused(tmp_path) -> None:
                        (tmp_path / "dangling", "dangling symbolic link"),
                        ("", "empty name"),
                        (Path("/proc/xpnet-run"), "cannot write")):
-        with pytest.raises(RunError, match=match):
+        with pytest.raises(RunFolderError, match=match):
             claim_dir(bad)
     assert claim_dir(tmp_path / "new" / "run").is_dir()
 
@@ -153,13 +146,13 @@ def test_new_run_folders_never_collide(tmp_path) -> None:
 
 
 def test_resume_needs_a_checkpoint(tmp_path) -> None:
-    with pytest.raises(RunError, match="is empty: its run stopped before training began"):
+    with pytest.raises(RunFolderError, match="is empty: its run stopped before training began"):
         run(CONFIG, out=tmp_path, resume=True)
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(RunError, match="holds no checkpoint.npz"):
+    with pytest.raises(RunFolderError, match="holds no checkpoint.npz"):
         run(CONFIG, out=tmp_path, resume=True)
     (tmp_path / "checkpoint.npz").write_bytes(b"junk")
-    with pytest.raises(RunError, match="cannot be resumed|not a readable"):
+    with pytest.raises(RunFolderError, match="cannot be resumed|not a readable"):
         read_checkpoint(tmp_path)
 
 
@@ -180,17 +173,17 @@ def test_a_bad_config_is_refused(field, value, match) -> None:
 def test_accuracy_plot_always_has_a_line(data, tmp_path) -> None:
     # 10 iterations are less than an epoch: one evaluation, then the end of the run.
     result = run(RunConfig(iters=10, batch_size=20, seed=1, hidden=8), data=data)
-    epochs, train, test = report.accuracy_points(result)
+    doc = write_run(tmp_path, result)
+    epochs, train, test = run_plots.accuracy_points(doc)
     assert list(epochs) == [0.0, 0.5]
     assert test[-1] == result.final_test_acc and train[-1] == result.final_train_acc
-    write_run(tmp_path, result)
     assert (tmp_path / "accuracy.png").stat().st_size > 10_000
 
 
 def test_loss_plot_smooths_with_a_centred_window() -> None:
     values = np.arange(10, dtype=float)
-    np.testing.assert_allclose(report.centred_mean(values, 3)[1:-1], values[1:-1])
-    assert report.centred_mean(values, 3)[0] == 0.5  # shorter window at the ends
+    np.testing.assert_allclose(run_plots.centred_mean(values, 3)[1:-1], values[1:-1])
+    assert run_plots.centred_mean(values, 3)[0] == 0.5  # shorter window at the ends
 
 
 def test_metrics_are_json_with_a_schema_version(data, tmp_path) -> None:
@@ -201,10 +194,10 @@ def test_metrics_are_json_with_a_schema_version(data, tmp_path) -> None:
 
 def test_runs_on_one_data_set_share_its_float_arrays(data) -> None:
     # A sweep worker runs many trials on one data set: convert it once per dtype.
-    from xpnet.run import _as_float
+    from xpnet.run import float_arrays
 
-    a, b = _as_float(data, "float64"), _as_float(data, "float64")
+    a, b = float_arrays(data, "float64"), float_arrays(data, "float64")
     assert all(x is y for x, y in zip(a, b, strict=True))
     assert not a[0].flags.writeable  # shared, so nobody may change them
-    assert _as_float(data, "float32")[0].dtype == np.float32
+    assert float_arrays(data, "float32")[0].dtype == np.float32
     np.testing.assert_array_equal(a[0], data.x_train.astype(np.float32) / 255)

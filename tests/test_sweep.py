@@ -24,7 +24,8 @@ import pytest
 from support import FASHION_DIR, require_fashion_mnist
 
 from xpnet import cli
-from xpnet.run import RunConfig, load_data, run
+from xpnet.run import load_data, run
+from xpnet.run_config import RunConfig
 from xpnet.sweep import one_core, sweep, trial_device
 from xpnet.sweep_report import COLUMNS
 from xpnet.sweep_spec import parse, trial_key, trials

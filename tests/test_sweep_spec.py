@@ -8,14 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from xpnet.run import RunConfig
+from xpnet.run_config import RunConfig
 from xpnet.sweep_spec import (
     Distribution,
     SpecError,
     count,
     default_seed,
     parse,
-    swept,
+    swept_of,
     trial_key,
     trials,
 )
@@ -96,7 +96,7 @@ def test_grid_is_the_product_in_a_fixed_order():
     got = [(c.lr, c.hidden, c.seed) for c in configs]
     assert got == [(lr, h, s) for lr in (0.01, 0.1) for h in (50, 100) for s in (0, 1)]
     assert all(c.dataset == "fashion-mnist" and c.iters == 10000 for c in configs)
-    assert swept(configs) == ["lr", "hidden", "seed"]
+    assert swept_of(configs) == ["lr", "hidden", "seed"]
 
 
 def test_without_seed_every_trial_gets_the_one_seed_of_the_sweep_seed():

@@ -55,41 +55,41 @@ _current: Device | None = None
 _auto_fallback_said = False
 
 
-def device_name(spec: str | None) -> str:
-    """The syntax alone: ``"cpu"``, ``"cuda:N"`` or ``"auto"`` for a spec, checking nothing else.
+def device_name(text: str | None) -> str:
+    """The syntax alone: ``"cpu"``, ``"cuda:N"`` or ``"auto"`` for ``text``, checking no device.
 
     ``None`` means ``$XPNET_DEVICE``, else cpu. Raises DeviceError naming the valid values.
     """
-    if spec is None:
-        spec = os.environ.get(ENV_VAR, "cpu") or "cpu"
-    name = str(spec).strip().lower()
+    if text is None:
+        text = os.environ.get(ENV_VAR, "cpu") or "cpu"
+    name = str(text).strip().lower()
     if name in ("cpu", "auto"):
         return name
     if name == "cuda" or name.startswith("cuda:"):
         index_text = name.partition(":")[2] or "0"
         if index_text.isdigit():
             return f"cuda:{int(index_text)}"
-    raise DeviceError(f"unknown device {spec!r}: valid values are {VALID_DEVICES}")
+    raise DeviceError(f"unknown device {text!r}: valid values are {VALID_DEVICES}")
 
 
-def parse_device(spec: str | Device | None) -> Device:
+def parse_device(device: str | Device | None) -> Device:
     """Turn ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` into a usable Device.
 
     ``None`` means the configured device. Raises DeviceError naming the valid values
-    for an unknown spec, and saying what is missing when CUDA is asked for but absent.
+    for an unknown name, and saying what is missing when CUDA is asked for but absent.
     """
-    if spec is None:
+    if device is None:
         return get_device()
-    if isinstance(spec, Device):
-        return spec
-    name = device_name(spec)
+    if isinstance(device, Device):
+        return device
+    name = device_name(device)
     if name == "cpu":
         return CPU
     if name == "auto":
         return _auto()
-    device = Device("cuda", int(name.partition(":")[2]))
-    _check_cuda(device)
-    return device
+    cuda = Device("cuda", int(name.partition(":")[2]))
+    _check_cuda(cuda)
+    return cuda
 
 
 def _auto() -> Device:
@@ -147,10 +147,10 @@ def get_device() -> Device:
 
 
 @contextlib.contextmanager
-def use_device(spec: str | Device | None) -> Iterator[Device]:
-    """Within the block, new arrays go to ``spec`` (and CuPy's current GPU is set)."""
+def use_device(name: str | Device | None) -> Iterator[Device]:
+    """Within the block, new arrays go to device ``name`` (and CuPy's current GPU is set)."""
     global _current
-    device = parse_device(spec)
+    device = parse_device(name)
     previous, _current = _current, device
     try:
         if device.kind == "cuda":

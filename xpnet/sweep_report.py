@@ -10,16 +10,25 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, run_plots
 from .dataset.atomic import atomic_write_bytes
-from .inputs import InputError
+from .errors import RunFolderError
+from .run_config import RunConfig
+from .run_folder import (
+    RunRecord,
+    read_metrics,
+    refuse_non_folder,
+    save_figure,
+    write_json,
+    write_metrics,
+    write_run,
+)
 from .sweep_spec import SETTINGS, trial_key
 
 TRIALS_DIR = "trials"
@@ -34,21 +43,20 @@ LOG_AXIS = ("lr", "weight_init_std")
 def finished_trials(out: str | Path) -> dict[str, dict[str, Any]]:
     """{trial key: metrics} of the trials done in the sweep folder ``out`` ({} if new).
 
-    Raises InputError if ``out`` is a file, or a folder holding something else.
+    Raises RunFolderError if ``out`` is a file, or a folder holding something else.
     """
     out = Path(out)
+    refuse_non_folder(out)
     if not out.exists():
         return {}
-    if not out.is_dir():
-        raise InputError(f"{out} exists and is not a folder; pass a new folder name")
     if any(out.iterdir()) and not (out / "sweep.json").is_file():
-        raise InputError(f"{out} holds files but no sweep.json, so it is not a sweep's folder; "
+        raise RunFolderError(f"{out} holds files but no sweep.json, so it is not a sweep's folder; "
                          "pass a new folder, or the --out of the sweep to continue")
     done = {}
     for path in sorted((out / TRIALS_DIR).glob("*/metrics.json")):
         try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
+            doc = read_metrics(path.parent)
+        except RunFolderError:
             continue  # unreadable: the trial runs again
         if doc.get("status") in DONE:
             done[path.parent.name] = doc
@@ -62,19 +70,16 @@ def write_trial(folder: Path, outcome: Mapping[str, Any], data_info: Mapping[str
     The files are those of ``xpnet train`` (``run.write_run``), metrics.json last; the
     environment is the worker's, with ``dask_worker`` naming it.
     """
-    from . import report
-    from .run import RunConfig, write_run
-
     folder.mkdir(parents=True, exist_ok=True)
     result = outcome.get("result")
     if result is None:
-        record = report.RunRecord(config=RunConfig.from_dict(outcome["config"]),
+        record = RunRecord(config=RunConfig.from_dict(outcome["config"]),
                                   started_at=outcome["started_at"], command=command,
                                   data=dict(data_info), environment=outcome["environment"])
         record.environment["dask_worker"] = outcome["worker"]
         doc = record.metrics(status=outcome["status"], error=outcome["error"],
                              wall_time_s=outcome["wall_time_s"])
-        report.write_metrics(folder, doc)
+        write_metrics(folder, doc)
         return doc
     result.record.command = command
     result.record.environment["dask_worker"] = outcome["worker"]
@@ -127,7 +132,7 @@ def write_sweep_json(out: Path, table: Sequence[Mapping[str, Any]], *, status: s
         "trials": [{"trial": r["trial"], "folder": f"{TRIALS_DIR}/{r['trial']}",
                     "status": r["status"], "config": r["config"].to_dict()} for r in table],
     }
-    atomic_write_bytes(out / "sweep.json", (json.dumps(doc, indent=2) + "\n").encode())
+    write_json(out / "sweep.json", doc)
 
 
 def label(config: Any, swept: Sequence[str]) -> str:
@@ -161,18 +166,6 @@ def _num(value: float | None, fmt: str = "{:.4f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def _test_curve(doc: Mapping[str, Any]) -> tuple[list[float], list[float]]:
-    """(epochs, test accuracy) of a finished trial, the end of the run last if later."""
-    per_epoch = doc["iter_per_epoch"]
-    epochs = [e["iteration"] / per_epoch for e in doc["epochs"]]
-    accs = [e["test_acc"] for e in doc["epochs"]]
-    end = doc["iterations_done"] / per_epoch
-    if not epochs or end > epochs[-1]:
-        epochs.append(end)
-        accs.append(doc["final_test_acc"])
-    return epochs, accs
-
-
 LINESTYLES = ("-", "--", ":", "-.")
 
 
@@ -186,8 +179,6 @@ def plot_accuracy(path: Path, table_rows: Sequence[Mapping[str, Any]],
     from matplotlib import colormaps
     from matplotlib.figure import Figure
 
-    from .report import save_figure
-
     done = [r for r in table_rows if r["status"] == "finished"]
     names = list(swept) or ["seed"]
     first = sorted({getattr(r["config"], names[0]) for r in done})
@@ -196,7 +187,7 @@ def plot_accuracy(path: Path, table_rows: Sequence[Mapping[str, Any]],
     fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()
     for r in done:
-        epochs, accs = _test_curve(docs[r["trial"]])
+        epochs, _, accs = run_plots.accuracy_points(docs[r["trial"]])
         shade = first.index(getattr(r["config"], names[0])) / max(len(first) - 1, 1)
         style = (LINESTYLES[second.index(getattr(r["config"], names[1])) % len(LINESTYLES)]
                  if second else "-")
@@ -219,8 +210,6 @@ def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
     mean of the finished trials at each value is joined by a line.
     """
     from matplotlib.figure import Figure
-
-    from .report import save_figure
 
     names = list(swept) or ["seed"]
     columns = min(len(names), 3)

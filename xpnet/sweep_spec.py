@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .inputs import FLOAT_DTYPES, GRAD_METHODS, InputError
+from . import inputs
+from .errors import InputError
+from .inputs import FLOAT_DTYPES, GRAD_METHODS
 
 # setting -> kind: "int" and "float" are numbers (> 0; seeds >= 0), a tuple is a choice
 SETTINGS: dict[str, Any] = {
@@ -113,15 +115,13 @@ def _value(name: str, kind: Any, item: str) -> Any:
         example = "0-4 or 1,2,3" if kind == "int" else "0.01,0.1"
         what = "an integer" if kind == "int" else "a number"
         raise SpecError(f"{flag(name)}: {item!r} is not {what} (e.g. {example})") from None
-    if kind == "int":
-        low = 0 if name == "seed" else 1
-        ok = low <= value < 2**63
-    else:
-        ok = math.isfinite(value) and value > 0
-    if not ok:
-        allowed = "an integer in 0..2**63-1" if name == "seed" else "positive"
-        raise SpecError(f"{flag(name)}: {item} is out of range (it must be {allowed})")
-    return value
+    rule = (inputs.seed if name == "seed" else inputs.positive_int if kind == "int"
+            else inputs.positive_float)
+    try:
+        return rule(name, value)
+    except InputError:
+        allowed = f"an integer in {inputs.SEED_RANGE}" if name == "seed" else "positive"
+        raise SpecError(f"{flag(name)}: {item} is out of range (it must be {allowed})") from None
 
 
 def _range(name: str, item: str) -> range:
@@ -165,7 +165,7 @@ def count(axes: Mapping[str, Values], draws: int) -> int:
     return math.prod(len(v) for v in axes.values()) * draws
 
 
-def trials(base: Mapping[str, Any], specs: Mapping[str, Values | Distribution],
+def trials(base: Mapping[str, Any], options: Mapping[str, Values | Distribution],
            draws: int | None, sweep_seed: int) -> list[Any]:
     """The trials as ``RunConfig``s: every draw crossed with the grid, duplicates dropped.
 
@@ -174,10 +174,10 @@ def trials(base: Mapping[str, Any], specs: Mapping[str, Values | Distribution],
     trial gets one seed drawn from ``sweep_seed``, so trials differ only in what is swept.
     Raises SpecError, or InputError for a setting RunConfig refuses.
     """
-    from .run import RunConfig
+    from .run_config import RunConfig
 
-    axes = {k: v for k, v in specs.items() if isinstance(v, Values)}
-    dists = {k: v for k, v in specs.items() if isinstance(v, Distribution)}
+    axes = {k: v for k, v in options.items() if isinstance(v, Values)}
+    dists = {k: v for k, v in options.items() if isinstance(v, Distribution)}
     if dists and draws is None:
         name = next(iter(dists))
         raise SpecError(f"{flag(name)} is a distribution: random search needs --trials N "
@@ -185,7 +185,7 @@ def trials(base: Mapping[str, Any], specs: Mapping[str, Values | Distribution],
     if draws is not None and not dists:
         raise SpecError("--trials N draws from distributions such as --lr log:1e-4:1, "
                         "and none was given")
-    if "seed" not in specs:
+    if "seed" not in options:
         axes["seed"] = Values((default_seed(sweep_seed),))
     rng = np.random.default_rng(sweep_seed)
     drawn = [{k: d.draw(rng, SETTINGS[k] == "int") for k, d in dists.items()}
@@ -217,7 +217,7 @@ def trial_key(config: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def swept(configs: Iterable[Any]) -> list[str]:
+def swept_of(configs: Iterable[Any]) -> list[str]:
     """The settings that differ between trials, in SETTINGS order."""
     configs = list(configs)
     return [k for k in SETTINGS

@@ -1,0 +1,92 @@
+"""What every command shares: the parser, argparse types on ``xpnet.inputs``' rules,
+the data and device options, notes, and the one line a user error becomes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .. import inputs
+from ..dataset.errors import UserError, Words, WrongDatasetError, one_line
+from ..dataset.specs import SPECS
+from ..inputs import DATASETS
+
+EXIT_USAGE = 2
+DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: $XPNET_DEVICE, else cpu)"
+# The dataset package's sentences, with this command line's ways out in them.
+CLI_WORDS = Words(put_in="in a folder passed as --data-dir, or in",
+                  set_data_dir="pass --data-dir or set",
+                  other_here="--dataset {name} uses it")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: the message says what to fix.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _arg_type(parse: Callable[[str], Any], rule: Callable[[str, Any], Any],
+              expected: str) -> Callable[[str], Any]:
+    """An argparse type: ``text`` parsed, then held to an ``inputs`` rule."""
+    def convert(text: str) -> Any:
+        try:
+            return rule("value", parse(text))
+        except ValueError:  # not a number, or an InputError of the rule
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    convert.__name__ = rule.__name__  # argparse names the type in some messages
+    return convert
+
+
+positive_int = _arg_type(int, inputs.positive_int, "a positive integer")
+positive_float = _arg_type(float, inputs.positive_float, "a positive number")
+seed_int = _arg_type(int, inputs.seed, f"a seed in {inputs.SEED_RANGE}")
+
+
+def add_device_arg(p: argparse.ArgumentParser) -> None:
+    """--device: where a command computes."""
+    p.add_argument("--device", default=None, help=DEVICE_HELP)
+
+
+def add_data_args(p: argparse.ArgumentParser, *, default: str = "") -> None:
+    """--device, --dataset, --data-dir: where a command computes and what it reads.
+
+    ``default`` describes what --dataset and --data-dir default to, if not the usual.
+    """
+    add_device_arg(p)
+    dataset = default or "mnist; if only Fashion-MNIST is on this machine, that, with a note"
+    data_dir = default or "$XPNET_DATA_DIR, else the user cache"
+    p.add_argument("--dataset", choices=DATASETS, default=None,
+                   help=f"which data set (default: {dataset})")
+    p.add_argument("--data-dir", type=Path, default=None,
+                   help=f"folder holding (or receiving) the four IDX .gz files (default: "
+                        f"{data_dir})")
+
+
+def pick_dataset(args: argparse.Namespace) -> str:
+    """--dataset, or the default: MNIST, unless only Fashion-MNIST is here (said once)."""
+    if args.dataset is not None:
+        return args.dataset
+    from ..dataset import find_local
+
+    if args.data_dir is None and find_local("mnist") is None and find_local("fashion-mnist"):
+        note("MNIST is not on this machine but Fashion-MNIST is: using it "
+             "(pass --dataset mnist to download MNIST instead)")
+        return "fashion-mnist"
+    return "mnist"
+
+
+def note(message: str) -> None:
+    """One line on stderr."""
+    print(f"xpnet: {message}", file=sys.stderr, flush=True)
+
+
+def error_line(err: UserError) -> str:
+    """A user error's one line, in the command line's words (flags, not arguments)."""
+    if isinstance(err, WrongDatasetError):
+        return (f"the files in {err.directory} are {SPECS[err.found].title}, not "
+                f"{SPECS[err.expected].title}: pass --dataset {err.found} to use them")
+    return one_line(err.message(CLI_WORDS)) or type(err).__name__

@@ -1,0 +1,52 @@
+"""``xpnet gradcheck``: the book's chapter-5 gradient check, numerical against backprop."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..inputs import FLOAT_DTYPES
+from .common import add_data_args, pick_dataset, positive_int, seed_int
+
+
+def register(sub: Any) -> None:
+    """Add ``gradcheck`` to the xpnet subcommands ``sub``."""
+    g = sub.add_parser("gradcheck", help="compare numerical and backprop gradients (ch. 5)",
+                       description="The book's gradient check: mean |numerical - backprop| "
+                                   "per parameter on the first training samples.")
+    add_data_args(g)
+    g.add_argument("--seed", type=seed_int, default=None,
+                   help="seed for the weights (default: random, printed)")
+    g.add_argument("--dtype", choices=FLOAT_DTYPES, default="float64",
+                   help="parameter and data dtype (default: float64)")
+    g.add_argument("--samples", type=positive_int, default=3, help="samples (default: 3)")
+    g.add_argument("--hidden", type=positive_int, default=50, help="hidden units (default: 50)")
+    g.add_argument("--method", choices=("fused", "generic"), default="fused",
+                   help="numerical gradient method (default: fused; generic is the book's loop)")
+    g.set_defaults(func=cmd_gradcheck)
+
+
+def cmd_gradcheck(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .. import backend, inputs
+    from ..dataset import load_dataset, normalized
+    from ..two_layer_net import PARAM_NAMES, TwoLayerNet
+
+    device = backend.parse_device(args.device)
+    dataset = pick_dataset(args)
+    data = load_dataset(dataset, data_dir=args.data_dir)
+    seed = args.seed if args.seed is not None else inputs.random_seed()
+    network = TwoLayerNet(data.x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
+                          device=device)
+    x_batch = normalized(data.x_train[: args.samples])
+    t_batch = data.t_train[: args.samples]
+    grad_numerical = network.numerical_gradient(x_batch, t_batch, method=args.method)
+    grad_backprop = network.gradient(x_batch, t_batch)
+    print(f"mean |numerical ({args.method}) - backprop| on {args.samples} samples of "
+          f"{dataset}, {args.dtype}, device {device}, seed {seed}:")
+    for key in PARAM_NAMES:
+        diff = np.average(np.abs(backend.asnumpy(grad_backprop[key])
+                                 - backend.asnumpy(grad_numerical[key])))
+        print(key + ":" + str(diff))
+    return 0

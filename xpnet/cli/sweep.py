@@ -1,0 +1,148 @@
+"""``xpnet sweep``: many training runs in parallel on Dask, collected and compared."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import add_data_args, pick_dataset, positive_int, seed_int
+
+SETTING_HELP = {
+    "lr": "learning rate(s) (default: 0.1)",
+    "hidden": "hidden units (default: 50)",
+    "seed": "seed(s) of weights and batches (default: one seed drawn from --sweep-seed, "
+            "the same for every trial)",
+    "dtype": "float64 and/or float32 (default: float64)",
+    "iters": "iterations (default: 10000)",
+    "batch_size": "mini-batch size (default: 100)",
+    "weight_init_std": "standard deviation of the initial weights (default: 0.01)",
+    "grad": "backprop and/or numerical (default: backprop)",
+}
+
+
+def register(sub: Any) -> None:
+    """Add ``sweep`` to the xpnet subcommands ``sub``."""
+    from ..sweep import MAX_TRIALS, SCHEDULER_ENV
+    from ..sweep_spec import SETTINGS, flag
+
+    p = sub.add_parser(
+        "sweep", help="many training runs in parallel (Dask), collected and compared",
+        description="Train the TwoLayerNet once per trial, in parallel on Dask, and compare. "
+                    "Each setting takes one value, a list (0.01,0.1,1), an integer range "
+                    "(0-4, 50-200:50) or, with --trials N, a distribution drawn N times "
+                    "(log:1e-4:1, uniform:0.01:0.1, int:20:500). Lists and ranges are "
+                    "crossed into a grid. Ctrl-C keeps the finished trials; the same "
+                    "command with the same --out runs only the rest.",
+        epilog="example: xpnet sweep --dataset fashion-mnist --lr 0.01,0.1,1 --hidden 50,100 "
+               "--seed 0-1 --iters 2000 --out sweeps/lr-hidden")
+    add_data_args(p)
+    for name in SETTINGS:
+        p.add_argument(flag(name), dest=name, metavar="SPEC", default=None,
+                       help=SETTING_HELP[name])
+    p.add_argument("--trials", type=positive_int, default=None, metavar="N",
+                   help="random search: N draws from the distributions, each crossed with "
+                        "the grid")
+    p.add_argument("--sweep-seed", type=seed_int, default=0, metavar="S",
+                   help="seed of the draws and of the default trial seed (default: 0)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="sweep folder; an existing sweep's folder continues it (default: a "
+                        "new sweeps/<time>-<id>)")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"an existing Dask scheduler, e.g. tcp://host:8786 (default: "
+                        f"${SCHEDULER_ENV}; unset: a local cluster for this command)")
+    p.add_argument("--top", type=positive_int, default=5, metavar="K",
+                   help="best trials shown at the end (default: 5)")
+    p.add_argument("--dry-run", action="store_true", help="print the trials and exit")
+    p.add_argument("--yes", action="store_true",
+                   help=f"run a sweep of more than {MAX_TRIALS:,} trials")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _plan(args: argparse.Namespace, scheduler: str | None) -> list[Any]:
+    """The trials the options ask for; everything that can be refused is refused here."""
+    from .. import sweep_spec
+    from ..sweep import MAX_TRIALS, SweepError, trial_device
+
+    options = {name: sweep_spec.parse(name, getattr(args, name))
+               for name in sweep_spec.SETTINGS if getattr(args, name) is not None}
+    grid = {k: v for k, v in options.items() if isinstance(v, sweep_spec.Values)}
+    total = sweep_spec.count(grid, args.trials or 1)
+    if total > sweep_spec.HARD_LIMIT:
+        raise SweepError(f"this sweep has {total:,} trials, more than "
+                         f"{sweep_spec.HARD_LIMIT:,}; sweep fewer values")
+    if total > MAX_TRIALS and not args.yes:
+        raise SweepError(f"this sweep has {total:,} trials, more than {MAX_TRIALS:,}; "
+                         "pass --yes to run them all")
+    if scheduler and args.workers is not None:
+        raise SweepError("--workers sizes the local cluster; with --scheduler the "
+                         "cluster's own workers run the trials")
+    base = {"dataset": pick_dataset(args), "device": trial_device(args.device, scheduler),
+            "data_dir": str(args.data_dir) if args.data_dir else None}
+    return sweep_spec.trials(base, options, args.trials, args.sweep_seed)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .. import sweep_report as sr
+    from ..run import load_data, stop_on_signals
+    from ..run_folder import new_run_dir
+    from ..sweep import SCHEDULER_ENV, connect, describe, sweep
+    from ..sweep_spec import swept_of, trial_key
+
+    scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
+    configs = _plan(args, scheduler)
+    swept = swept_of(configs)
+    if args.dry_run:
+        print(sr.table(sr.rows(configs, {}), swept or ["seed"]))
+        print(f"{len(configs)} trials")
+        return 0
+    finished = sr.finished_trials(args.out) if args.out is not None else {}
+    todo = [c for c in configs if trial_key(c) not in finished]
+    command = ["xpnet", *sys.argv[1:]] if sys.argv[1:2] == ["sweep"] else None
+    with contextlib.ExitStack() as stack:
+        client = data = None
+        engine: dict[str, Any] = {"kind": "none", "workers": 0}
+        if todo:
+            data = load_data(todo[0])
+            client = stack.enter_context(connect(scheduler, args.workers or os.cpu_count() or 1))
+            engine = describe(client, scheduler)
+        out = args.out if args.out is not None else new_run_dir("sweeps")
+        plural = "" if len(configs) == 1 else "s"
+        print(f"xpnet sweep: {len(configs)} trial{plural}, {len(configs) - len(todo)} already "
+              f"done; {engine['workers']} workers ({engine['kind']}); writing {out}", flush=True)
+        try:
+            with stop_on_signals(at_once=True) as received:
+                table = sweep(configs, out=out, client=client, data=data, command=command,
+                              engine=engine, progress=False if args.no_progress else None,
+                              finished=finished)
+        except KeyboardInterrupt:
+            again = shlex.join(command or ["xpnet", "sweep", "..."])
+            if args.out is None:
+                again += f" --out {shlex.quote(str(out))}"
+            print(f"xpnet sweep: interrupted; the finished trials are kept in {out}. "
+                  f"Continue with: {again}", file=sys.stderr)
+            return 128 + (received() or signal.SIGINT)
+    _print_best(table, swept, args.top, out)
+    return 0
+
+
+def _print_best(table: list[dict[str, Any]], swept: list[str], top: int, out: Path) -> None:
+    from .. import sweep_report as sr
+
+    best = sorted((r for r in table if r["status"] == "finished"),
+                  key=lambda r: -r["final_test_acc"])[:top]
+    unfinished = len(table) - sum(r["status"] == "finished" for r in table)
+    print(f"best {len(best)} of {len(table)} trials by final test accuracy"
+          + (f" ({unfinished} did not finish: see results.csv)" if unfinished else "") + ":")
+    if best:
+        print(sr.table(best, swept or ["seed"]))
+    print(f"wrote {out}/results.csv, sweep.json, accuracy.png, by_setting.png and "
+          f"{sr.TRIALS_DIR}/<trial>/")

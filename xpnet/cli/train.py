@@ -1,0 +1,111 @@
+"""``xpnet train``: the book's train_neuralnet.py as a command; ``--resume`` continues."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..errors import InputError
+from ..inputs import FLOAT_DTYPES, GRAD_METHODS
+from .common import add_data_args, pick_dataset, positive_float, positive_int, seed_int
+
+TRAIN_SETTINGS = ("seed", "dtype", "iters", "batch_size", "lr", "hidden", "weight_init_std",
+                  "grad")
+
+
+def register(sub: Any) -> None:
+    """Add ``train`` to the xpnet subcommands ``sub``."""
+    t = sub.add_parser("train", help="train the TwoLayerNet by mini-batch SGD (the book's ch. 4)",
+                       description="Train the book's TwoLayerNet by mini-batch SGD. Ctrl-C "
+                                   "stops after the current step and saves a checkpoint; "
+                                   "--resume DIR continues it.")
+    add_data_args(t)
+    add_train_args(t)
+    t.add_argument("--out", default=None,
+                   help="output folder, new or empty (default: a new runs/<time>-<id>)")
+    t.add_argument("--resume", type=Path, default=None, metavar="DIR",
+                   help="continue the interrupted run in DIR (its settings are reused)")
+    t.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                   help="also checkpoint every N iterations (default: at each evaluation)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The settings of one run; unset ones (None) take RunConfig's defaults, the book's."""
+    p.add_argument("--seed", type=seed_int, default=None,
+                   help="seed for weights and batches (default: random; printed and recorded "
+                        "in metrics.json)")
+    p.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
+                   help="parameter and data dtype (default: float64, like the book)")
+    p.add_argument("--iters", type=positive_int, default=None,
+                   help="iterations (default: 10000)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="mini-batch size (default: 100)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate (default: 0.1)")
+    p.add_argument("--hidden", type=positive_int, default=None,
+                   help="hidden units (default: 50)")
+    p.add_argument("--weight-init-std", type=positive_float, default=None,
+                   help="standard deviation of the initial weights (default: 0.01)")
+    p.add_argument("--grad", choices=GRAD_METHODS, default=None,
+                   help="backprop, or numerical (the fused central difference)")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .. import inputs
+    from ..backend import parse_device
+    from ..run import load_data, run, stop_on_signals
+    from ..run_config import RunConfig
+    from ..run_folder import claim_dir, new_run_dir, read_checkpoint, removed_if_left_empty
+
+    given = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
+    if args.resume is not None:
+        others = [f"--{k.replace('_', '-')}" for k in (*given, "dataset", "data_dir", "device",
+                                                      "out") if getattr(args, k) is not None]
+        if others:
+            raise InputError(f"--resume continues a run with its own settings; drop "
+                             f"{', '.join(others)} (or start a new run with them)")
+        config = read_checkpoint(args.resume)["config"]
+        out = args.resume
+    else:
+        device = parse_device(args.device)
+        # The folder before the data and the training: a bad --out costs nothing.
+        out = claim_dir(args.out) if args.out is not None else new_run_dir()
+
+    def on_epoch(i: int, train_acc: float, test_acc: float) -> None:
+        tqdm.write("train acc, test acc | " + str(train_acc) + ", " + str(test_acc))
+
+    with removed_if_left_empty(out), stop_on_signals() as received:
+        if args.resume is None:
+            given.setdefault("seed", inputs.random_seed())  # printed before training
+            config = RunConfig(dataset=pick_dataset(args), device=str(device),
+                               data_dir=str(args.data_dir) if args.data_dir else None, **given)
+        data = load_data(config)
+        print(f"xpnet {__version__}: TwoLayerNet({data.x_train.shape[1]}, {config.hidden}, 10) "
+              f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
+              f"test), device {config.device}, {config.dtype}, {config.grad}, lr {config.lr:g}, "
+              f"batch {config.batch_size}, seed {config.seed}"
+              + (f", resuming {out}" if args.resume is not None else ""), flush=True)
+        result = run(config, data=data, out=out, resume=args.resume is not None,
+                     progress=False if args.no_progress else None, on_epoch=on_epoch,
+                     stop=lambda: received() is not None,
+                     checkpoint_every=args.checkpoint_every, command=["xpnet", *sys.argv[1:]])
+    h = result.history
+    if result.status == "interrupted":
+        signum = received() or signal.SIGINT
+        print(f"xpnet train: stopped by {signal.Signals(signum).name} at iteration "
+              f"{h.iterations} of {config.iters} (test accuracy {result.final_test_acc:.4f}); "
+              f"continue with: xpnet train --resume {out}", file=sys.stderr)
+        return 128 + signum
+    print(f"done in {h.wall_time_s:.2f} s: after {config.iters} iterations train accuracy "
+          f"{result.final_train_acc:.4f}, test accuracy {result.final_test_acc:.4f} "
+          f"(seed {result.config.seed}); wrote {out}/metrics.json, accuracy.png, loss.png, "
+          "params.npz, checkpoint.npz")
+    return 0
