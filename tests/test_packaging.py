@@ -32,7 +32,8 @@ def test_the_wheel_installs_only_under_xpnet(wheel: Path) -> None:
     tops = {name.split("/")[0] for name in names}
     assert tops == {"xpnet", next(t for t in tops if t.endswith(".dist-info"))}
     for module in ("xpnet/kernels/__init__.py", "xpnet/kernels/numerical_gradient.py",
-                   "xpnet/dataset/__init__.py", "xpnet/dataset/atomic.py", "xpnet/cli.py"):
+                   "xpnet/dataset/__init__.py", "xpnet/dataset/atomic.py", "xpnet/cli/__init__.py",
+                   "xpnet/common/__init__.py"):
         assert module in names
 
 
