@@ -352,3 +352,46 @@ def test_output_piped_into_head_ends_quietly(monkeypatch) -> None:
         assert code == 128 + signal.SIGPIPE
     finally:
         stdout.close()
+
+
+def test_dataset_errors_are_worded_for_the_command_line_from_their_fields(tmp_path) -> None:
+    # The dataset package writes its sentence once; the CLI passes its own ways out.
+    from xpnet.dataset.errors import Absent, DataNotFoundError, DownloadError, Unwritable
+
+    from xpnet.cli.common import error_line
+
+    absent = Absent(title="MNIST", name="mnist", files=("a.gz", "b.gz"),
+                    why="downloading is off", data_dir_env="XPNET_DATA_DIR",
+                    others=(("fashion-mnist", "Fashion-MNIST", "load_fashion_mnist()"),))
+    err = DataNotFoundError(absent=absent, dataset="mnist")
+    assert str(err) == ("MNIST is not on this machine and downloading is off. Put a.gz, b.gz "
+                        "in data_dir or $XPNET_DATA_DIR/mnist, or allow downloading. "
+                        "Fashion-MNIST is on this machine: load_fashion_mnist() reads it.")
+    assert error_line(err) == ("MNIST is not on this machine and downloading is off. Put "
+                               "a.gz, b.gz in a folder passed as --data-dir, or in "
+                               "$XPNET_DATA_DIR/mnist, or allow downloading. Fashion-MNIST "
+                               "is on this machine: --dataset fashion-mnist uses it.")
+    problem = f"cannot download MNIST into {tmp_path}: not writable"
+    err = DownloadError(unwritable=Unwritable(tmp_path, "MNIST", problem, "XPNET_DATA_DIR"))
+    assert str(err) == f"{problem}; set data_dir or XPNET_DATA_DIR to a writable folder"
+    assert error_line(err) == (f"{problem}; pass --data-dir or set XPNET_DATA_DIR to a "
+                               "writable folder")
+
+
+def test_every_user_error_is_one_class_for_the_command_line() -> None:
+    from xpnet.dataset.errors import DatasetError
+
+    from xpnet.errors import (
+        DeviceError,
+        DivergenceError,
+        InputError,
+        ModelFileError,
+        RunFolderError,
+        UserError,
+    )
+    from xpnet.sweep import SweepError
+
+    for kind in (DatasetError, DeviceError, DivergenceError, InputError, ModelFileError,
+                 RunFolderError, SweepError):
+        assert issubclass(kind, UserError), kind
+    assert not issubclass(UserError, ValueError)  # a bug's ValueError is not a user error
