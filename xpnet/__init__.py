@@ -26,7 +26,7 @@ _EXPORTS = {
     "TwoLayerNet": "xpnet.two_layer_net",
     "train": "xpnet.trainer",
     "History": "xpnet.trainer",
-    "DivergenceError": "xpnet.trainer",
+    "DivergenceError": "xpnet.errors",
     "load_mnist": "xpnet.dataset.mnist",
     "load_fashion_mnist": "xpnet.dataset.fashion_mnist",
     "use_device": "xpnet.backend",
