@@ -7,8 +7,10 @@
 #
 #   bash bench/gpu_check.sh [OUT_DIR]     (default: $OUT, else ./gpu-check)
 #
-# Writes OUT_DIR/tests.log, OUT_DIR/bench.json, OUT_DIR/table.md, OUT_DIR/log.txt and
-# prints the table last. Without a usable GPU it stops at once with one line, exit 2.
+# Writes OUT_DIR/tests.log, OUT_DIR/bench.json, OUT_DIR/table.md, OUT_DIR/log.txt, the
+# cost model (OUT_DIR/gpu-model.md/.json) and the measured figures beside the model's
+# (OUT_DIR/gpu-model-vs-measured.md), and prints the table, then that comparison, last.
+# Without a usable GPU it stops at once with one line, exit 2.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-${OUT:-gpu-check}}
@@ -28,6 +30,11 @@ fi
 
 mkdir -p "$out" && out=$(cd "$out" && pwd)  # absolute: the script moves to the checkout
 cd "$here" || exit 2
+# The cost model counts on the CuPy stand-in (CPU only, Numba's simulator, ~20 s), in the
+# background while the GPU works: its own interpreter puts tests/standin first on the path,
+# so the real CuPy of the stages below is not touched.
+timeout 150 "$python" bench/gpu_model.py --out "$out" > "$out/gpu-model.log" 2>&1 &
+model_pid=$!
 echo "== cuda tests" >&2
 timeout 150 "$python" -m pytest tests -m cuda -q -p no:cacheprovider \
   --benchmark-disable -o addopts="" > "$out/tests.log" 2>&1
@@ -38,5 +45,11 @@ echo "== GPU benchmarks" >&2
 # its own rows; the outer timeout is a safety net.
 timeout 330 "$python" bench/run.py --cuda-only --out "$out" --max-seconds 270
 bench_rc=$?
-echo "cuda tests: exit $tests_rc (log $out/tests.log); benchmarks: exit $bench_rc" >&2
+echo "== measured beside the cost model" >&2
+wait "$model_pid" && timeout 30 "$python" bench/gpu_model.py --out "$out" \
+  --counted "$out/gpu-model.json" --compare "$out/bench.json" >> "$out/gpu-model.log" 2>&1
+model_rc=$?
+if [ "$model_rc" -eq 0 ]; then cat "$out/gpu-model-vs-measured.md"; else tail -n 5 "$out/gpu-model.log" >&2; fi
+echo "cuda tests: exit $tests_rc (log $out/tests.log); benchmarks: exit $bench_rc;" \
+  "model: exit $model_rc (log $out/gpu-model.log)" >&2
 [ "$tests_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]
