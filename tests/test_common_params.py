@@ -92,10 +92,10 @@ class _Boom:
     {"W1": np.array([1, None], dtype=object)},
     {"W1": np.zeros(2), "note": "a string"},
 ], ids=["code", "list", "object-array", "not-an-array"])
-def test_convert_pickle_admits_nothing_but_arrays(tmp_path: Path, payload, monkeypatch) -> None:
+def test_convert_pickle_refuses_anything_but_arrays(tmp_path: Path, payload, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "evil.pkl").write_bytes(pickle.dumps(payload))
-    with pytest.raises(ParamsFileError, match="admits"):
+    with pytest.raises(ParamsFileError, match="the converter admits"):
         convert_pickle(tmp_path / "evil.pkl")
     assert not (tmp_path / "pwned.txt").exists()
     assert not (tmp_path / "evil.npz").exists()

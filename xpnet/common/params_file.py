@@ -76,23 +76,24 @@ def load(file_name: str | os.PathLike[str], expected: Mapping[str, Any]) -> dict
     return arrays
 
 
-# What NumPy's ndarray.__reduce__ names: an array and its dtype are rebuilt from these.
+# What NumPy's ndarray.__reduce__ names: an array and its dtype are rebuilt from these
+# (the module of _reconstruct is numpy.core before NumPy 2, numpy._core since).
+_RECONSTRUCT = np.empty(0).__reduce__()[0]
 _ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
 }
 
 
 class _ArraysOnly(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED:
+        found = _ALLOWED.get((module, name))
+        if found is None:
             raise ParamsFileError(f"{self.source}: refused to load {module}.{name}: the "
                                   "converter admits only a dict of NumPy arrays")
-        if name == "_reconstruct":
-            return np.ndarray.__reduce__(np.empty(0))[0]  # NumPy's own, whatever its module
-        return np.ndarray if name == "ndarray" else np.dtype
+        return found
 
 
 def read_pickled_arrays(file_name: str | os.PathLike[str]) -> dict[str, np.ndarray]:
