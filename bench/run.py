@@ -134,6 +134,21 @@ def run_suites(out: Path, expression: str | None, suites: tuple[str, ...],
     return record, problems
 
 
+def model_rows(path: Path = HERE / "results" / "gpu-model.json") -> list[dict]:
+    """The GPU cost model's rows (bench/gpu_model.py's saved counts), named "(model)".
+
+    A model beside the measured rows, never a measurement: it lets a GPU's figure, when
+    one is lent, be set against the prediction. None when the model has not been run.
+    """
+    if not path.exists():
+        return []
+    sys.path.insert(0, str(HERE))
+    import gpu_model
+
+    saved = json.loads(path.read_text())
+    return gpu_model.model_rows(saved["counted"], saved["density"]["value"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or "bench-results"),
@@ -166,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         record, problems = run_suites(args.out, expression, suites, args.max_seconds)
         print(f"benchmarks finished in {time.perf_counter() - start:.0f} s; "
               f"log: {args.out / 'log.txt'}", file=sys.stderr)
-    text = f"Machine: {machine(record)}\n\n" + table(rows_from(record))
+    text = f"Machine: {machine(record)}\n\n" + table(rows_from(record) + model_rows())
     text += "".join(f"\nNot measured: {p}" for p in problems) + ("\n" if problems else "")
     if args.table_from is None:
         (args.out / "table.md").write_text(text)
