@@ -27,6 +27,7 @@ FLOORS: list[tuple[str, int]] = [
     ("xpnet.kernels", 1),
     ("xpnet.kernels.*", 1),
     ("xpnet.errors", 1),
+    ("xpnet.folder_lock", 1),
     ("xpnet.backend", 1),
     ("xpnet.inputs", 1),
     ("xpnet.functions", 2),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from .dataset.errors import UserError, first_line, one_line
 
-__all__ = ["DeviceError", "DivergenceError", "InputError", "ModelFileError", "RunFolderError",
-           "UserError", "first_line", "one_line"]
+__all__ = ["DeviceError", "DivergenceError", "FolderBusyError", "InputError", "ModelFileError",
+           "RunFolderError", "UserError", "first_line", "one_line"]
 
 
 class InputError(UserError, ValueError):
@@ -39,3 +39,15 @@ class ModelFileError(InputError):
 
 class RunFolderError(InputError):
     """A run folder that cannot be used as asked: missing, not a run's, damaged, taken."""
+
+
+class FolderBusyError(RunFolderError):
+    """Another live process holds the folder's lock (``xpnet.folder_lock``).
+
+    ``folder``: the folder; ``pid``: the holder's process id, or None if it is unknown.
+    """
+
+    def __init__(self, message: str, *, folder: object = None, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.folder = folder
+        self.pid = pid

@@ -1,0 +1,113 @@
+"""A folder belongs to one process at a time: an exclusive OS lock held for a command's life.
+
+``hold(folder)`` takes ``flock(LOCK_EX | LOCK_NB)`` on ``folder/.xpnet.lock`` and writes
+the holder's PID into it; a second process asking for the same folder gets
+``FolderBusyError`` at once, naming that PID. The lock is the kernel's, tied to the open
+file: it ends when the holder releases it or dies in any way (SIGKILL included), so a
+killed command never leaves a stale lock; the file itself may stay and means nothing.
+
+``flock``, not ``lockf``/``fcntl`` record locks: those are dropped as soon as the process
+closes *any* descriptor of the file (reading the PID would release it) and are not
+shared with children. How children see it: the descriptor is close-on-exec, so a
+program started with ``subprocess`` does not inherit it; a child made by ``fork``
+(``multiprocessing``'s fork start method) shares the open file and with it the lock,
+which then lasts until the holder releases it (``LOCK_UN`` releases it for both) or both
+have ended. Within one process a second ``hold`` of the same folder is refused too (it
+opens the file anew, and ``flock`` locks of two open files conflict).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import FolderBusyError, RunFolderError
+
+LOCK_FILE = ".xpnet.lock"
+
+
+class FolderLock:
+    """An exclusive lock on a folder, held until ``release()`` or the process ends."""
+
+    def __init__(self, folder: str | Path, *, what: str = "run") -> None:
+        """Take the lock on ``folder`` (which must exist) or raise FolderBusyError.
+
+        ``what``: the folder's kind in messages ("run", "sweep"). Raises RunFolderError
+        when the lock file cannot be created (a folder we cannot write in).
+        """
+        self.folder = Path(folder)
+        self.path = self.folder / LOCK_FILE
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise RunFolderError(f"cannot lock the {what} folder {self.folder} "
+                                 f"({err.strerror or err}); pass a folder you can write "
+                                 "in") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _holder(fd)
+            os.close(fd)
+            who = f"pid {pid}" if pid is not None else "pid unknown"
+            raise FolderBusyError(
+                f"{self.folder} is in use by another xpnet process ({who}): wait for it to "
+                f"end, or use another {what} folder", folder=self.folder, pid=pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd: int | None = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        """Let the folder go (idempotent); the lock file stays, empty."""
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass  # a full or read-only disk must not keep the folder locked
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.release()
+
+
+def _holder(fd: int) -> int | None:
+    """The PID the holder wrote into the lock file (briefly awaited: it writes it second)."""
+    for _ in range(20):
+        text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if text.isdigit():
+            return int(text)
+        time.sleep(0.01)
+    return None
+
+
+@contextlib.contextmanager
+def hold(folder: str | Path, *, what: str = "run") -> Iterator[FolderLock]:
+    """Within the block, ``folder`` (existing) is this process's alone; see the module doc.
+
+    Raises FolderBusyError (a RunFolderError) when another process holds it.
+    """
+    lock = FolderLock(folder, what=what)
+    try:
+        yield lock
+    finally:
+        lock.release()
