@@ -51,17 +51,24 @@ def test_second_process_refused_with_the_holders_pid_and_free_after_sigkill(tmp_
     assert (tmp_path / folder_lock.LOCK_FILE).read_text() == ""
 
 
-def test_held_twice_in_one_process_is_refused_and_released_on_exit(tmp_path):
+PROBE = "import sys; from xpnet import folder_lock; folder_lock.FolderLock(sys.argv[1])"
+
+
+def probe(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", PROBE, str(folder)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_nested_holds_share_the_lock_until_the_outermost_ends(tmp_path):
     with folder_lock.hold(tmp_path, what="run"):
-        with pytest.raises(FolderBusyError, match=f"pid {os.getpid()}"):
-            with folder_lock.hold(tmp_path):
-                pass
-        # Reading the lock file (the PID) must not release it, as a POSIX record lock would.
-        (tmp_path / folder_lock.LOCK_FILE).read_text()
-        with pytest.raises(FolderBusyError):
-            folder_lock.FolderLock(tmp_path)
-    with folder_lock.hold(tmp_path):
-        pass
+        with folder_lock.hold(tmp_path / "." ) as inner:
+            assert inner.held
+        # The inner release left it held; reading the lock file (the PID) does not
+        # release it either, as a POSIX record lock would be.
+        assert (tmp_path / folder_lock.LOCK_FILE).read_text() == f"{os.getpid()}\n"
+        refused = probe(tmp_path)
+        assert refused.returncode != 0 and f"pid {os.getpid()}" in refused.stderr
+    assert probe(tmp_path).returncode == 0
 
 
 def test_not_inherited_by_programs_it_starts(tmp_path):
@@ -78,14 +85,33 @@ def test_not_inherited_by_programs_it_starts(tmp_path):
 
 def test_release_lets_a_waiting_process_in(tmp_path):
     lock = folder_lock.FolderLock(tmp_path)
-    probe = [sys.executable, "-c",
-             "import sys; from xpnet import folder_lock; folder_lock.FolderLock(sys.argv[1])",
-             str(tmp_path)]
-    refused = subprocess.run(probe, capture_output=True, text=True, timeout=60)
+    refused = probe(tmp_path)
     assert refused.returncode != 0 and "FolderBusyError" in refused.stderr
     lock.release()
     lock.release()  # idempotent
-    assert subprocess.run(probe, timeout=60).returncode == 0
+    assert probe(tmp_path).returncode == 0
+
+
+def test_a_lock_file_removed_under_a_waiter_is_not_a_lock(tmp_path, monkeypatch):
+    # A holder removing its lock file (cleaning a folder it left empty) while another
+    # process opened it: that one must lock the folder's new file, not the removed one.
+    proc = start_holder(tmp_path)
+    real_flock = folder_lock.fcntl.flock
+    swapped = []
+
+    def flock(fd, op):
+        if not swapped:  # between our open and our flock, the file is replaced
+            swapped.append(True)
+            os.unlink(tmp_path / folder_lock.LOCK_FILE)
+            proc.kill()
+            proc.wait(timeout=10)
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(folder_lock.fcntl, "flock", flock)
+    with folder_lock.hold(tmp_path):
+        assert (tmp_path / folder_lock.LOCK_FILE).read_text() == f"{os.getpid()}\n"
+        monkeypatch.setattr(folder_lock.fcntl, "flock", real_flock)
+        assert probe(tmp_path).returncode != 0
 
 
 def test_unwritable_folder_is_one_line(tmp_path):

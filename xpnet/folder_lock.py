@@ -12,8 +12,11 @@ shared with children. How children see it: the descriptor is close-on-exec, so a
 program started with ``subprocess`` does not inherit it; a child made by ``fork``
 (``multiprocessing``'s fork start method) shares the open file and with it the lock,
 which then lasts until the holder releases it (``LOCK_UN`` releases it for both) or both
-have ended. Within one process a second ``hold`` of the same folder is refused too (it
-opens the file anew, and ``flock`` locks of two open files conflict).
+have ended.
+
+Within one process, holding a folder again is a nested hold of the same lock (the
+command line holds a run's folder from the moment it claims it, and ``run()`` holds it
+again for the training); the lock goes when the outermost holder lets it go.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +32,11 @@ from pathlib import Path
 from .errors import FolderBusyError, RunFolderError
 
 LOCK_FILE = ".xpnet.lock"
+
+# The folders this process holds: real path -> [descriptor, holds]. One descriptor per
+# folder, so nested holds share one lock (two open files of one file would conflict).
+_HELD: dict[str, list[int]] = {}
+_GUARD = threading.Lock()
 
 
 class FolderLock:
@@ -41,41 +50,33 @@ class FolderLock:
         """
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError as err:
-            raise RunFolderError(f"cannot lock the {what} folder {self.folder} "
-                                 f"({err.strerror or err}); pass a folder you can write "
-                                 "in") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _holder(fd)
-            os.close(fd)
-            who = f"pid {pid}" if pid is not None else "pid unknown"
-            raise FolderBusyError(
-                f"{self.folder} is in use by another xpnet process ({who}): wait for it to "
-                f"end, or use another {what} folder", folder=self.folder, pid=pid) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd: int | None = fd
+        self._key: str | None = None
+        key = os.path.realpath(self.folder)
+        with _GUARD:
+            if key in _HELD:
+                _HELD[key][1] += 1
+            else:
+                _HELD[key] = [_take(self.folder, self.path, what), 1]
+        self._key = key
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return self._key is not None
 
     def release(self) -> None:
         """Let the folder go (idempotent); the lock file stays, empty."""
-        if self._fd is None:
-            return
-        fd, self._fd = self._fd, None
-        try:
+        with _GUARD:
+            key, self._key = self._key, None
+            if key is None:
+                return
+            entry = _HELD[key]
+            entry[1] -= 1
+            if entry[1]:
+                return
+            del _HELD[key]
+        fd = entry[0]
+        with contextlib.suppress(OSError):  # a full or read-only disk must not keep it locked
             os.ftruncate(fd, 0)
-        except OSError:
-            pass  # a full or read-only disk must not keep the folder locked
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
@@ -88,6 +89,43 @@ class FolderLock:
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
             self.release()
+
+
+def _take(folder: Path, path: Path, what: str) -> int:
+    """The locked descriptor of ``path``, its PID written; or FolderBusyError."""
+    for _ in range(100):
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise RunFolderError(f"cannot lock the {what} folder {folder} "
+                                 f"({err.strerror or err}); pass a folder you can write "
+                                 "in") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = _holder(fd)
+            os.close(fd)
+            who = f"pid {pid}" if pid is not None else "pid unknown"
+            raise FolderBusyError(
+                f"{folder} is in use by another xpnet process ({who}): wait for it to end, "
+                f"or use another {what} folder", folder=folder, pid=pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except OSError:
+            same = False
+        if not same:
+            # The file we locked was removed meanwhile (a holder cleaning up a folder
+            # it left empty): that lock guards nothing; lock the folder's file anew.
+            os.close(fd)
+            continue
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+    raise RunFolderError(f"cannot lock the {what} folder {folder}: its lock file keeps "
+                         "changing; retry")
 
 
 def _holder(fd: int) -> int | None:
