@@ -1,8 +1,10 @@
 """Fast kernels for the book's chapter-4 network: NumPy arrays in, NumPy arrays out.
 
-CPU (Numba) functions are exported here. The CUDA versions live in ``xpnet.kernels.cuda``
-with the same calls (plus ``stream=``) and take device arrays (anything with
-``__cuda_array_interface__``); importing this package never touches CUDA.
+CPU (Numba) functions are exported here. The CUDA versions of the chapter-4 kernels live in
+``xpnet.kernels.cuda`` with the same calls (plus ``stream=``) and take device arrays
+(anything with ``__cuda_array_interface__``); ``mlp_numerical_gradient_cuda`` is exported
+here too (it imports numba.cuda only when called); importing this package never touches
+CUDA.
 
 An inner layer: the functions trust their arguments (shapes, dtypes, label range are
 stated in their docstrings); xpnet's public entry points check and normalise them.
@@ -53,10 +55,17 @@ def _let_numba_cache() -> None:
 _let_numba_cache()
 
 from .cross_entropy import DELTA, softmax_cross_entropy  # noqa: E402  (after the cache setup)
+
+# The CPU MultiLayerNet kernel stays reachable as its module's function
+# (kernels.mlp_numerical_gradient.mlp_numerical_gradient): exporting it here under the
+# module's own name would hide the module from `from xpnet.kernels import
+# mlp_numerical_gradient as mlp`, which callers use.
+from .mlp_numerical_gradient import mlp_numerical_gradient_cuda  # noqa: E402
 from .numerical_gradient import two_layer_numerical_gradient  # noqa: E402
 
 __all__ = [
     "DELTA",
+    "mlp_numerical_gradient_cuda",
     "softmax_cross_entropy",
     "two_layer_numerical_gradient",
 ]

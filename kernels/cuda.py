@@ -115,16 +115,40 @@ def _to_float64_1d(src, dst):
         dst[i] = np.float64(src[i])
 
 
-def _as_float64(a: Any, stream: Any) -> Any:
-    """``a`` itself if float64, else a float64 copy made on the device."""
+def _as_float64(a: Any, stream: Any, out: Any = None) -> Any:
+    """``a`` itself if float64, else a float64 copy made on the device (into ``out``)."""
     if a.dtype == np.float64:
         return a
-    out = cuda.device_array(a.shape, np.float64, stream=stream)
+    out = cuda.device_array(a.shape, np.float64, stream=stream) if out is None else _device(out)
     if a.ndim == 2:
         _to_float64_2d[_grid_2d(*a.shape), BLOCK_2D, stream](a, out)
     else:
         _to_float64_1d[_blocks(a.shape[0]), THREADS, stream](a, out)
     return out
+
+
+class NumericalWorkspace:
+    """The scratch of ``two_layer_numerical_gradient`` for one problem size, made once.
+
+    ``empty(shape)`` makes a float64 device array (Numba's allocator by default; xpnet
+    passes CuPy's pool). Reused across calls, so a step allocates nothing, as a captured
+    CUDA graph needs. ``dtype`` is the inputs' dtype: float32 inputs get float64 copies.
+    """
+
+    def __init__(self, batch: int, d_in: int, n_hidden: int, n_out: int, dtype: Any,
+                 empty: Any = None) -> None:
+        if empty is None:
+            def empty(shape: Any) -> Any:
+                return cuda.device_array(shape, np.float64)
+        self.shape = (batch, d_in, n_hidden, n_out)
+        self.units = empty((8, batch, n_hidden))
+        self.a2 = empty((batch, n_out))
+        self.exps = empty((batch, n_out))
+        self.samples = empty((3, batch))
+        self.w2_absmax = empty((n_hidden,))
+        wide = np.dtype(dtype) != np.float64
+        self.inputs = tuple(empty(s) if wide else None for s in (
+            (d_in, n_hidden), (n_hidden,), (n_hidden, n_out), (n_out,), (batch, d_in)))
 
 
 @cuda.jit
@@ -211,33 +235,38 @@ def two_layer_numerical_gradient(
     *,
     h: float = 1e-4,
     stream: Any = 0,
+    out: tuple[Any, Any, Any, Any] | None = None,
+    workspace: NumericalWorkspace | None = None,
 ) -> tuple[Any, Any, Any, Any]:
     """The CPU ``two_layer_numerical_gradient`` on device arrays, same numbers; no sync.
 
     Trusted arguments (not checked): W1 (D, H), b1 (H,), W2 (H, C), b2 (C,), x (B, D),
     float32/float64 device arrays (float32 is copied to float64 on the device); labels
     (B,) integer device array in [0, C); h a finite step > 0. NaN or inf give NaN or inf
-    gradients. Returns (gW1, gb1, gW2, gb2) as new float64 Numba device arrays.
+    gradients. Returns (gW1, gb1, gW2, gb2): ``out`` (float64 device arrays shaped like
+    the parameters) if given, else new float64 Numba device arrays. ``workspace`` (for
+    these shapes and dtype) holds the scratch; without it, it is allocated by Numba.
+    With both, nothing is allocated: the call can be captured in a CUDA graph.
     """
-    W1, b1, W2, b2, x = (_as_float64(_device(a), stream) for a in (W1, b1, W2, b2, x))
-    labels = _device(labels)
     batch, d_in = x.shape
     n_hidden, n_out = W2.shape
-
-    units = cuda.device_array((8, batch, n_hidden), np.float64, stream=stream)
-    a2 = cuda.device_array((batch, n_out), np.float64, stream=stream)
-    exps = cuda.device_array((batch, n_out), np.float64, stream=stream)
-    samples = cuda.device_array((3, batch), np.float64, stream=stream)
-    w2_absmax = cuda.device_array(n_hidden, np.float64, stream=stream)
+    if workspace is None:
+        workspace = NumericalWorkspace(batch, d_in, n_hidden, n_out, x.dtype)
+    W1, b1, W2, b2, x = (_as_float64(_device(a), stream, wide)
+                         for a, wide in zip((W1, b1, W2, b2, x), workspace.inputs, strict=True))
+    labels = _device(labels)
+    units, a2, exps, samples, w2_absmax = (
+        _device(a) for a in (workspace.units, workspace.a2, workspace.exps, workspace.samples,
+                             workspace.w2_absmax))
     grid_bj = _grid_2d(batch, n_hidden)
     _hidden_stats[grid_bj, BLOCK_2D, stream](x, W1, b1, units)
     _output_stats[_blocks(batch), THREADS, stream](units, W2, b2, labels, a2, exps, samples)
     _moments[grid_bj, BLOCK_2D, stream](exps, W2, labels, units, w2_absmax)
 
-    gw1 = cuda.device_array((d_in, n_hidden), np.float64, stream=stream)
-    gb1 = cuda.device_array(n_hidden, np.float64, stream=stream)
-    gw2 = cuda.device_array((n_hidden, n_out), np.float64, stream=stream)
-    gb2 = cuda.device_array(n_out, np.float64, stream=stream)
+    if out is None:
+        out = tuple(cuda.device_array(s, np.float64, stream=stream) for s in (
+            (d_in, n_hidden), (n_hidden,), (n_hidden, n_out), (n_out,)))
+    gw1, gb1, gw2, gb2 = (_device(g) for g in out)
     h = float(h)
     n1 = (d_in + 1) * n_hidden
     _hidden_grad[_blocks(n1), THREADS, stream](
@@ -245,4 +274,4 @@ def two_layer_numerical_gradient(
     )
     n2 = (n_hidden + 1) * n_out
     _output_grad[_blocks(n2), THREADS, stream](units, labels, samples, exps, a2, h, gw2, gb2)
-    return gw1, gb1, gw2, gb2
+    return out

@@ -49,12 +49,33 @@ def test_unknown_device_names_the_valid_ones(monkeypatch) -> None:
 
 @pytest.mark.skipif(HAVE_CUPY, reason="CuPy is installed here")
 def test_cuda_without_cupy_says_what_is_missing() -> None:
-    with pytest.raises(DeviceError, match=r"CuPy is not installed.*xpnet\[cuda13\]") as err:
+    with pytest.raises(DeviceError, match=r"CuPy is not installed.*\[cuda13\]") as err:
         backend.parse_device("cuda:1")
     message = str(err.value)
     assert "\n" not in message
-    # the README's two ways: an installed package, and a source checkout
-    assert "pip install 'xpnet[cuda13]'" in message and "pip install -e '.[cuda13]'" in message
+    # xpnet is not on PyPI: the source checkout's form is the one offered
+    assert "pip install -e '.[cuda13]'" in message and "'xpnet[cuda13]'" not in message
+    assert message.endswith("use the CPU (XPNET_DEVICE=cpu)")
+
+
+@pytest.mark.skipif(HAVE_CUPY, reason="CuPy is installed here")
+def test_a_missing_cuda_error_carries_fields_to_reword_it() -> None:
+    """The command line names its flag, not the API's variable (issue 19)."""
+    with pytest.raises(DeviceError) as err:
+        backend.parse_device("cuda")
+    e = err.value
+    assert e.reason.startswith("CuPy is not installed") and e.install == backend.INSTALL_CUPY
+    assert e.cpu_choice == "XPNET_DEVICE=cpu"
+    worded = backend.cuda_missing_sentence(e, "--device cpu")
+    assert worded == str(e).replace("XPNET_DEVICE=cpu", "--device cpu")
+    assert worded.endswith("or use the CPU (--device cpu)")
+
+
+def test_no_usable_gpu_is_worded_from_the_same_fields() -> None:
+    e = backend.cuda_missing("no usable CUDA device was found (driver too old)")
+    assert str(e) == ("CUDA was requested but no usable CUDA device was found (driver too "
+                      "old); use the CPU (XPNET_DEVICE=cpu)")
+    assert backend.cuda_missing_sentence(e, "--device cpu").endswith("(--device cpu)")
 
 
 @pytest.mark.skipif(HAVE_CUPY, reason="CuPy is installed here")

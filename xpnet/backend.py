@@ -27,7 +27,8 @@ import numpy as np
 from .errors import DeviceError, first_line
 
 __all__ = ["CPU", "ENV_VAR", "VALID_DEVICES", "Device", "DeviceError", "array_module",
-           "asnumpy", "cuda_stream_pointer", "cuda_unavailable_reason", "device_memory_bytes",
+           "asnumpy", "cuda_missing", "cuda_missing_sentence", "cuda_stream_pointer",
+           "cuda_unavailable_reason", "device_memory_bytes",
            "device_name", "get_array_module", "get_device", "is_cupy_array", "parse_device",
            "synchronize", "to_device", "use_device"]
 
@@ -35,8 +36,10 @@ ENV_VAR = "XPNET_DEVICE"
 VALID_DEVICES = "cpu, cuda, cuda:N (N = 0, 1, ...), auto"
 
 
-INSTALL_CUPY = ("pip install 'xpnet[cuda13]' (or [cuda12]; in a source checkout: "
-                "pip install -e '.[cuda13]')")
+# xpnet is not on PyPI: the source checkout's form first.
+INSTALL_CUPY = ("pip install -e '.[cuda13]' in xpnet's source checkout (or [cuda12]; "
+                "CuPy alone: pip install cupy-cuda13x)")
+CPU_CHOICE = "XPNET_DEVICE=cpu"  # how the API's user picks the CPU; the CLI says --device cpu
 
 
 @dataclass(frozen=True)
@@ -108,10 +111,29 @@ def _cupy() -> ModuleType:
     try:
         import cupy
     except ImportError as err:
-        reason = f"CuPy is not installed ({err.msg})"
-        raise DeviceError(f"CUDA was requested but {reason}: install it with {INSTALL_CUPY}, "
-                          "or use the CPU (XPNET_DEVICE=cpu)", reason) from None
+        raise cuda_missing(f"CuPy is not installed ({err.msg})", INSTALL_CUPY) from None
     return cupy
+
+
+def cuda_missing(reason: str, install: str | None = None) -> DeviceError:
+    """The DeviceError for CUDA asked for but unusable, with fields to reword it.
+
+    ``reason`` (what is missing), ``install`` (how to get CuPy, or None) and ``cpu_choice``
+    are kept on the error; ``cuda_missing_sentence(err, "--device cpu")`` gives the same
+    sentence in a command line's words.
+    """
+    err = DeviceError("", reason)
+    err.install, err.cpu_choice = install, CPU_CHOICE
+    err.args = (cuda_missing_sentence(err),)
+    return err
+
+
+def cuda_missing_sentence(err: DeviceError, cpu_choice: str | None = None) -> str:
+    """The one line of a ``cuda_missing`` error, naming ``cpu_choice`` as the way to the CPU."""
+    choice = cpu_choice or getattr(err, "cpu_choice", CPU_CHOICE)
+    install = getattr(err, "install", None)
+    fix = f": install it with {install}, or" if install else ";"
+    return f"CUDA was requested but {err.reason}{fix} use the CPU ({choice})"
 
 
 def _check_cuda(device: Device) -> None:
@@ -119,9 +141,7 @@ def _check_cuda(device: Device) -> None:
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDARuntimeError, or a driver that fails to load
-        reason = f"no usable CUDA device was found ({first_line(err)})"
-        raise DeviceError(f"CUDA was requested but {reason}; use the CPU (XPNET_DEVICE=cpu)",
-                          reason) from None
+        raise cuda_missing(f"no usable CUDA device was found ({first_line(err)})") from None
     if device.index >= count:
         raise DeviceError(
             f"device {device} does not exist: this machine has {count} CUDA device(s), "

@@ -76,3 +76,34 @@ def test_numerical_gradient_exact_paths_match_cpu(w2_scale, h):
     gpu, cpu = both(*make(3, w2_scale=w2_scale), h=h)
     for name, g, c in zip(NAMES, gpu, cpu, strict=True):
         np.testing.assert_allclose(g, c, rtol=0, atol=1e-12, err_msg=name)
+
+
+def test_numerical_gradient_with_negative_inputs_matches_cpu():
+    """Standardised x is half negative: the CUDA kernel's zero-skip must skip only zeros."""
+    net, x, t = make(4)
+    x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-3)
+    x[0, 2] = 0.0  # and a real zero, which the skip may drop
+    assert (x < 0).sum() >= x.size // 3 and (x[:, 1] < 0).sum() == 2
+    gpu, cpu = both(net, x, t)
+    for name, g, c in zip(NAMES, gpu, cpu, strict=True):
+        np.testing.assert_allclose(g, c, rtol=0, atol=1e-12, err_msg=name)
+    assert np.abs(gpu[0][1]).max() > 1e-3  # W1's row of an input half negative
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numerical_gradient_into_given_outputs_and_workspace_allocates_nothing(dtype):
+    net, x, t = make(5, dtype)
+    args = [cuda.to_device(a) for a in [net[k] for k in NAMES] + [x, t]]
+    out = tuple(cuda.device_array(net[k].shape, np.float64) for k in NAMES)
+    workspace = kcuda.NumericalWorkspace(*x.shape, 4, 3, dtype)
+    made = []
+    real = cuda.device_array
+    try:
+        cuda.device_array = lambda *a, **k: made.append(a) or real(*a, **k)
+        got = kcuda.two_layer_numerical_gradient(*args, out=out, workspace=workspace)
+    finally:
+        cuda.device_array = real
+    assert got is out and made == []
+    expected = two_layer_numerical_gradient(*[net[k] for k in NAMES], x, t)
+    for name, g, c in zip(NAMES, out, expected, strict=True):
+        np.testing.assert_allclose(g.copy_to_host(), c, rtol=0, atol=1e-12, err_msg=name)
