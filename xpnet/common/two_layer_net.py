@@ -15,8 +15,7 @@ import numpy as np
 
 from xpnet.backend import Device
 
-from . import _net
-from .gradient import numerical_gradient
+from . import _gradient_check, _net
 from .layers import Affine, Relu, SoftmaxWithLoss
 
 __all__ = ["TwoLayerNet"]
@@ -61,11 +60,17 @@ class TwoLayerNet(_net.OnDevice):
         labels = _net.labels_of(self._here(t))
         return _net.fraction(_net.hits(self.predict(x), labels), x.shape[0])
 
-    def numerical_gradient(self, x: Any, t: Any) -> dict[str, Any]:
-        """Central-difference gradients (h = 1e-4) for W1, b1, W2, b2 (slow)."""
+    def numerical_gradient(self, x: Any, t: Any, *, fused: bool = True) -> dict[str, Any]:
+        """Central-difference gradients (h = 1e-4) for W1, b1, W2, b2.
+
+        Computed by the fused MultiLayerNet kernel (ReLU, one hidden layer): the book's
+        loop's numbers within 1e-9, many times faster. ``fused=False`` runs the loop.
+        """
         x, t = self._here(x), self._here(t)
-        return {key: numerical_gradient(lambda _: self.loss(x, t), self.params[key])
-                for key in PARAM_NAMES}
+        if fused and _gradient_check.kernel_for(x) is not None:
+            return _gradient_check.fully_connected(self.params, 2, x, t, activation="relu",
+                                                   weight_decay_lambda=0.0)
+        return _gradient_check.loop(lambda: self.loss(x, t), self.params, PARAM_NAMES)
 
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
         """Backprop gradients for W1, b1, W2, b2."""
