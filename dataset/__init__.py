@@ -11,6 +11,7 @@ recognised by their checksums, validated, and cached in the user cache folder; s
 from .errors import (
     CacheWarning,
     CorruptFileError,
+    DataElsewhereWarning,
     DataNotFoundError,
     DatasetError,
     DownloadError,
@@ -19,9 +20,9 @@ from .errors import (
     Words,
     WrongDatasetError,
 )
-from .source import Dataset, find_local, load_dataset, normalized
+from .source import Dataset, fetch_files, find_local, load_dataset, normalized
 
-__all__ = ["CacheWarning", "CorruptFileError", "DataNotFoundError", "Dataset", "DatasetError",
-           "DownloadError", "UnverifiedDataWarning", "UserError", "Words", "WrongDatasetError",
-           "find_local",
-           "load_dataset", "normalized"]
+__all__ = ["CacheWarning", "CorruptFileError", "DataElsewhereWarning", "DataNotFoundError",
+           "Dataset", "DatasetError", "DownloadError", "UnverifiedDataWarning", "UserError",
+           "Words", "WrongDatasetError", "fetch_files", "find_local", "load_dataset",
+           "normalized"]

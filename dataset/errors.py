@@ -51,6 +51,7 @@ class Words:
     put_in: str = "in data_dir or"  # "Put FILES {put_in} $XPNET_DATA_DIR/<name>"
     set_data_dir: str = "set data_dir or"  # "{set_data_dir} $XPNET_DATA_DIR to a ..."
     other_here: str = "{loader} reads it"  # another dataset found: {name}, {loader}
+    data_dir: str = "data_dir"  # "{data_dir} /x does not exist"
 
 
 API_WORDS = Words()
@@ -124,39 +125,62 @@ class Unwritable:
         return f"{self.problem}; {words.set_data_dir} {self.data_dir_env} to a writable folder"
 
 
+@dataclass(frozen=True)
+class Missing:
+    """A ``data_dir`` given that does not exist, and no copy elsewhere: a message's fields."""
+
+    directory: Path
+    title: str
+    files: tuple[str, ...]
+    why: str  # what else went wrong: "downloading is off", "MNIST could not be ..."
+
+    def sentence(self, words: Words) -> str:
+        return (f"{words.data_dir} {self.directory} does not exist and {self.why}: pass the "
+                f"folder that holds the {self.title} files ({', '.join(self.files)})")
+
+
 class DataNotFoundError(DatasetError, FileNotFoundError):
     """The files are not on disk and downloading is off (or ``data_dir`` is not a folder).
 
     ``dataset``: the dataset's name; ``searched``: the folders looked in, in order;
-    ``absent``: the fields of the message, when it names ways out (see ``message``).
+    ``absent`` (or ``missing``, when the ``data_dir`` given does not exist): the fields
+    of the message, when it names ways out (see ``message``).
     """
 
     def __init__(self, message: str = "", *, dataset: str = "",
-                 searched: Sequence[Path] = (), absent: Absent | None = None) -> None:
-        super().__init__(absent.sentence(API_WORDS) if absent else message)
+                 searched: Sequence[Path] = (), absent: Absent | None = None,
+                 missing: Missing | None = None) -> None:
+        self.why = missing or absent
+        super().__init__(self.why.sentence(API_WORDS) if self.why else message)
         self.dataset = dataset
         self.searched = tuple(searched)
         self.absent = absent
+        self.missing = missing
 
     def message(self, words: Words | None = None) -> str:
-        return self.absent.sentence(words or API_WORDS) if self.absent else str(self)
+        return self.why.sentence(words or API_WORDS) if self.why else str(self)
 
 
 class DownloadError(DatasetError, OSError):
     """No mirror delivered a good copy of a file.
 
     ``dataset`` and ``searched`` as for DataNotFoundError; ``details``: one line per
-    mirror tried (or skipped) and why it failed.
+    mirror tried (or skipped) and why it failed. The fields of the message: ``absent``
+    (no mirror answered: offline), ``unwritable`` (the folder to download into cannot be
+    made or written) or ``missing`` (the ``data_dir`` given does not exist).
     """
 
     def __init__(self, message: str = "", *, dataset: str = "", searched: Sequence[Path] = (),
                  details: Sequence[str] = (), absent: Absent | None = None,
-                 unwritable: Unwritable | None = None) -> None:
-        self.why = absent or unwritable
+                 unwritable: Unwritable | None = None, missing: Missing | None = None) -> None:
+        self.why = missing or absent or unwritable
         super().__init__(self.why.sentence(API_WORDS) if self.why else message)
         self.dataset = dataset
         self.searched = tuple(searched)
         self.details = tuple(details)
+        self.absent = absent
+        self.unwritable = unwritable
+        self.missing = missing
 
     def message(self, words: Words | None = None) -> str:
         return self.why.sentence(words or API_WORDS) if self.why else str(self)
@@ -164,6 +188,11 @@ class DownloadError(DatasetError, OSError):
 
 class UnverifiedDataWarning(UserWarning):
     """The files are valid IDX files but match no known checksum: someone's own data."""
+
+
+class DataElsewhereWarning(UserWarning):
+    """The ``data_dir`` given lacks the files and they could not be downloaded into it, so a
+    copy found in another searched folder was read; the message names its files."""
 
 
 class CacheWarning(UserWarning):

@@ -9,6 +9,13 @@ Folders searched, in order; the first holding all four files wins:
 
 Each file may be gzipped (official name) or plain IDX (name without ``.gz``). When no
 folder has them all, the missing files are downloaded into the first of 1-3, MD5-checked.
+
+A ``data_dir`` given is where the files are or go: when it lacks them they are
+downloaded into it (a folder that does not exist is created for that, and removed again
+if nothing came), even if a copy lies in 2-4. Only when that download cannot happen
+(downloading is off, or no mirror answers) is a copy in 2-4 read, with a
+DataElsewhereWarning naming the files read; with none there, the error says first that
+``data_dir`` does not exist, when it does not.
 Files are recognised by their MD5s (see ``verify``): another dataset's files are refused,
 unknown ones load with an UnverifiedDataWarning. The parsed arrays are cached in the user
 cache folder only (see ``cache``); nothing is ever written into a folder the files were
@@ -32,9 +39,11 @@ from .errors import (
     Absent,
     CacheWarning,
     CorruptFileError,
+    DataElsewhereWarning,
     DataNotFoundError,
     DatasetError,
     DownloadError,
+    Missing,
     UnverifiedDataWarning,
     Unwritable,
 )
@@ -89,25 +98,17 @@ def find_local(name: str, data_dir: str | Path | None = None) -> Path | None:
     return found[0] if found else None
 
 
+def fetch_files(name: str, data_dir: str | Path | None = None, *,
+                mirrors: Sequence[str] | str | None = None) -> Path:
+    """The folder holding all four files of ``name``, found or downloaded as ``load_dataset``
+    does; nothing is parsed. Raises DataNotFoundError or DownloadError as it does."""
+    return _files(_spec(name), data_dir, True, mirrors)[0]
+
+
 def load_spec(spec: DatasetSpec, *, data_dir: str | Path | None = None,
               download: bool = True, mirrors: Sequence[str] | str | None = None) -> Dataset:
     """``load_dataset`` for any spec (tests use toy ones)."""
-    dirs = search_dirs(spec, data_dir)
-    if data_dir is not None and dirs[0].exists() and not dirs[0].is_dir():
-        # An explicit choice that cannot hold the files must not fall through to others.
-        raise DataNotFoundError(f"data_dir {dirs[0]} is a file, not a folder; pass the folder "
-                                f"that holds (or should receive) the four IDX files",
-                                dataset=spec.name, searched=dirs)
-    found = _locate(spec, dirs)
-    if found:
-        directory, paths = found
-    elif not download:
-        raise DataNotFoundError(absent=_absent(spec, data_dir, "downloading is off"),
-                                dataset=spec.name, searched=dirs)
-    else:
-        directory = dirs[0]
-        paths = _download_missing(spec, directory, _mirrors(spec, mirrors), data_dir, dirs)
-
+    directory, paths = _files(spec, data_dir, download, mirrors)
     known = [spec, *specs.SPECS.values()]
     cache_path: Path | None = cache.path_for(user_cache_dir(spec.name), spec.name, paths)
     stamp = cache.stamp(paths, verify.checks_id(known))
@@ -182,6 +183,61 @@ def _spec(name: str) -> DatasetSpec:
         raise DatasetError(f"unknown dataset {name!r}; choose one of "
                            f"{', '.join(specs.SPECS)}")
     return specs.SPECS[key]
+
+
+def _files(spec: DatasetSpec, data_dir: str | Path | None, download: bool,
+           mirrors: Sequence[str] | str | None) -> tuple[Path, list[Path]]:
+    """(folder, the four files) found or downloaded, by the rules of the module docstring."""
+    dirs = search_dirs(spec, data_dir)
+    if data_dir is None:
+        found = _locate(spec, dirs)
+        if found:
+            return found
+        if not download:
+            raise DataNotFoundError(absent=_absent(spec, None, "downloading is off"),
+                                    dataset=spec.name, searched=dirs)
+        return dirs[0], _download_missing(spec, dirs[0], _mirrors(spec, mirrors), None, dirs)
+
+    given = dirs[0]
+    if given.exists() and not given.is_dir():
+        # An explicit choice that cannot hold the files must not fall through to others.
+        raise DataNotFoundError(f"data_dir {given} is a file, not a folder; pass the folder "
+                                f"that holds (or should receive) the four IDX files",
+                                dataset=spec.name, searched=dirs)
+    found = _locate(spec, dirs[:1])
+    if found:
+        return found
+    existed = given.is_dir()
+    try:
+        if not download:
+            raise DataNotFoundError(absent=_absent(spec, data_dir, "downloading is off"),
+                                    dataset=spec.name, searched=dirs)
+        return given, _download_missing(spec, given, _mirrors(spec, mirrors), data_dir, dirs)
+    except (DataNotFoundError, DownloadError) as err:
+        elsewhere = _locate(spec, dirs[1:])
+        if elsewhere is None and existed:
+            raise
+        if isinstance(err, DataNotFoundError):
+            why = "downloading is off"
+        elif err.unwritable is not None:
+            why = "it is not writable" if existed else "it cannot be created"
+        elif existed:
+            why = "they could not be downloaded (no network?)"
+        else:
+            why = f"{spec.title} could not be downloaded into it (no network?)"
+        if elsewhere is None:
+            # Most likely a mistyped path: say so before anything about networks.
+            missing = Missing(given, spec.title, spec.files, why)
+            if isinstance(err, DownloadError):
+                raise DownloadError(missing=missing, dataset=spec.name, searched=dirs,
+                                    details=err.details) from err
+            raise DataNotFoundError(missing=missing, dataset=spec.name, searched=dirs) from err
+        directory, paths = elsewhere
+        state = f"does not hold the {spec.title} files" if existed else "does not exist"
+        warnings.warn(f"{given} {state} and {why}: read the copy in {directory} "
+                      f"({', '.join(p.name for p in paths)})", DataElsewhereWarning,
+                      stacklevel=4)
+        return elsewhere
 
 
 def _locate(spec: DatasetSpec, dirs: Sequence[Path]) -> tuple[Path, list[Path]] | None:

@@ -30,6 +30,7 @@ from dataset_helpers import (
 from xpnet.dataset import (
     CacheWarning,
     CorruptFileError,
+    DataElsewhereWarning,
     DataNotFoundError,
     DatasetError,
     cache,
@@ -279,11 +280,19 @@ def test_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XPNET_DATA_DIR", str(env))
     assert source.search_dirs(SPEC, arg) == [arg, env / "toy", user / "xpnet" / "toy"]
 
-    assert_same(load_raw(other_spec, data_dir=arg, download=False), other)  # arg incomplete
+    # A data_dir given without the files, and no download: the next folder, said.
+    with pytest.warns(DataElsewhereWarning, match=f"read the copy in {env / 'toy'} "):
+        assert_same(load_raw(other_spec, data_dir=arg, download=False), other)  # no arg
     write_files(arg, BLOBS, names=FILES[:3])
-    assert_same(load_raw(other_spec, data_dir=arg, download=False), other)  # still incomplete
+    with pytest.warns(DataElsewhereWarning, match=f"read the copy in {env / 'toy'} "):
+        assert_same(load_raw(other_spec, data_dir=arg, download=False), other)  # incomplete
     monkeypatch.delenv("XPNET_DATA_DIR")
-    assert_same(load_raw(SPEC, data_dir=arg, download=False), ARRAYS)  # user cache
+    with pytest.warns(DataElsewhereWarning, match=f"read the copy in {user / 'xpnet'}"):
+        assert_same(load_raw(SPEC, data_dir=arg, download=False), ARRAYS)  # user cache
+    write_files(arg, BLOBS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert_same(load_raw(SPEC, data_dir=arg, download=False), ARRAYS)  # arg: no word
 
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/ignored")
     assert source.user_cache_dir("toy") == tmp_path / "home" / ".cache" / "xpnet" / "toy"

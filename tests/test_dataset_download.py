@@ -96,9 +96,11 @@ def test_all_mirrors_bad_lists_each_and_leaves_nothing(tmp_path: Path, server) -
         f"{base}/drop/{FILES[0]} (connection dropped after {size // 2} of {size} bytes)",
     )
     message = str(err)
+    # The folder given did not exist: that comes first, as a mistyped path is likelier
+    # than a new folder meant to receive a download that then failed.
     assert message == (
-        "Toy is not on this machine and could not be downloaded (no network?). "
-        f"Put {', '.join(FILES)} in data_dir or $XPNET_DATA_DIR/toy, or set XPNET_TOY_MIRRORS.")
+        f"data_dir {data} does not exist and Toy could not be downloaded into it (no "
+        f"network?): pass the folder that holds the Toy files ({', '.join(FILES)})")
     assert err.dataset == "toy"
     assert err.searched == (data, tmp_path / "xdg-cache" / "xpnet" / "toy")
     assert isinstance(err, DatasetError) and isinstance(err, OSError)
@@ -133,14 +135,17 @@ def test_stalled_mirror_times_out_and_the_next_is_used(tmp_path: Path, server,
 
 def test_closed_port_is_a_one_line_download_error(tmp_path: Path) -> None:
     url = closed_port_url()
+    (tmp_path / "data").mkdir()
     with pytest.raises(DownloadError) as info:
         load_raw(SPEC, data_dir=tmp_path / "data", mirrors=[url])
     message = str(info.value)
     assert "\n" not in message and len(message) < 250
-    assert message.startswith("Toy is not on this machine and could not be downloaded")
+    assert message == (
+        "Toy is not on this machine and could not be downloaded (no network?). "
+        f"Put {', '.join(FILES)} in data_dir or $XPNET_DATA_DIR/toy, or set XPNET_TOY_MIRRORS.")
     [detail] = info.value.details
     assert detail.startswith(f"{url}{FILES[0]} (") and "refused" in detail
-    assert not (tmp_path / "data").exists()
+    assert listing(tmp_path / "data") == []  # a folder that was there stays, empty
 
 
 def test_interrupt_mid_download_leaves_nothing(tmp_path: Path, monkeypatch) -> None:
@@ -210,13 +215,21 @@ def test_download_false_never_touches_the_network(tmp_path: Path, server,
     assert not (tmp_path / "data").exists()
 
 
-def test_unwritable_target_is_a_download_error(tmp_path: Path) -> None:
+def test_unwritable_target_is_a_download_error(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
+    monkeypatch.setenv("XPNET_DATA_DIR", str(blocker / "env"))
     with pytest.raises(DownloadError, match="cannot create .*; set data_dir or XPNET_DATA_DIR "
                                             "to a writable folder$") as info:
+        load_raw(SPEC, mirrors=["http://127.0.0.1:1/"])
+    assert "--" not in str(info.value) and info.value.unwritable is not None
+    # A data_dir given that cannot be made is named as missing, first.
+    with pytest.raises(DownloadError) as info:
         load_raw(SPEC, data_dir=blocker / "data", mirrors=["http://127.0.0.1:1/"])
-    assert "--" not in str(info.value)
+    assert str(info.value) == (
+        f"data_dir {blocker / 'data'} does not exist and it cannot be created: pass the "
+        f"folder that holds the Toy files ({', '.join(FILES)})")
 
 
 class _Terminal(io.StringIO):

@@ -19,7 +19,7 @@ DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: $XPNET_DEVICE, else cpu)"
 # The dataset package's sentences, with this command line's ways out in them.
 CLI_WORDS = Words(put_in="in a folder passed as --data-dir, or in",
                   set_data_dir="pass --data-dir or set",
-                  other_here="--dataset {name} uses it")
+                  other_here="--dataset {name} uses it", data_dir="--data-dir")
 
 
 class Parser(argparse.ArgumentParser):
@@ -57,7 +57,8 @@ def add_data_args(p: argparse.ArgumentParser, *, default: str = "") -> None:
     ``default`` describes what --dataset and --data-dir default to, if not the usual.
     """
     add_device_arg(p)
-    dataset = default or "mnist; if only Fashion-MNIST is on this machine, that, with a note"
+    dataset = default or ("mnist, downloaded if need be; offline, a Fashion-MNIST on this "
+                          "machine, with a note")
     data_dir = default or "$XPNET_DATA_DIR, else the user cache"
     p.add_argument("--dataset", choices=DATASETS, default=None,
                    help=f"which data set (default: {dataset})")
@@ -67,14 +68,24 @@ def add_data_args(p: argparse.ArgumentParser, *, default: str = "") -> None:
 
 
 def pick_dataset(args: argparse.Namespace) -> str:
-    """--dataset, or the default: MNIST, unless only Fashion-MNIST is here (said once)."""
+    """--dataset, or the default: MNIST, found here or downloaded; when it cannot be had (not
+    here, no mirror answers) and --data-dir is not given, a Fashion-MNIST that is here,
+    said once."""
     if args.dataset is not None:
         return args.dataset
-    from ..dataset import find_local
+    if args.data_dir is not None:
+        return "mnist"  # the folder given decides; its errors name it
+    from ..dataset import DownloadError, fetch_files, find_local
 
-    if args.data_dir is None and find_local("mnist") is None and find_local("fashion-mnist"):
-        note("MNIST is not on this machine but Fashion-MNIST is: using it "
-             "(pass --dataset mnist to download MNIST instead)")
+    try:
+        fetch_files("mnist")
+    except DownloadError as err:
+        # Offline (not a folder that cannot be written) and a Fashion-MNIST to fall back to.
+        if err.absent is None or find_local("fashion-mnist") is None:
+            raise
+        note("MNIST is not on this machine but Fashion-MNIST is: using it, as MNIST could not "
+             "be downloaded (no network?); pass --dataset mnist or --dataset fashion-mnist "
+             "to choose")
         return "fashion-mnist"
     return "mnist"
 
