@@ -1,6 +1,6 @@
 # ruff: noqa: NPY002  (the nets draw their weights from the book's global generator)
 """The book's fully connected nets' ``numerical_gradient`` through the fused kernel: the
-same numbers as the book's loop (``fused=False``) and as our float64 reference loop, to
+same numbers as the book's loop (``method="generic"``) and as our float64 reference loop, to
 1e-9; the loop kept where the kernel cannot model the net (batch norm, dropout)."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_multi_layer_net_fused_is_the_books_loop(rng, activation, init, decay, h
     x, labels = sparse_batch(rng, 5, 12, 4)
     t = np.eye(4)[labels] if one_hot else labels
     fused = net.numerical_gradient(x, t)
-    assert largest_gap(fused, net.numerical_gradient(x, t, fused=False)) < 1e-9
+    assert largest_gap(fused, net.numerical_gradient(x, t, method="generic")) < 1e-9
     assert largest_gap(fused, reference(net, len(hidden) + 1, x, labels, activation,
                                         decay)) < 1e-9
     assert max(float(np.abs(g).max()) for g in fused.values()) > 1e-2  # a real gradient
@@ -68,7 +68,7 @@ def test_multi_layer_net_extend_without_batchnorm_or_dropout_is_fused(rng) -> No
     net = MultiLayerNetExtend(10, [6, 5], 3, "sigmoid", "xavier", weight_decay_lambda=0.1)
     x, labels = sparse_batch(rng, 4, 10, 3)
     fused = net.numerical_gradient(x, np.eye(3)[labels])
-    assert largest_gap(fused, net.numerical_gradient(x, labels, fused=False)) < 1e-9
+    assert largest_gap(fused, net.numerical_gradient(x, labels, method="generic")) < 1e-9
     assert largest_gap(fused, reference(net, 3, x, labels, "sigmoid", 0.1)) < 1e-9
 
 
@@ -81,7 +81,7 @@ def test_multi_layer_net_extend_with_batchnorm_or_dropout_keeps_the_loop(rng, ex
     np.random.seed(6)  # dropout draws a mask at every forward pass: the same draws twice
     default = net.numerical_gradient(x, labels)
     np.random.seed(6)
-    loop = net.numerical_gradient(x, labels, fused=False)
+    loop = net.numerical_gradient(x, labels, method="generic")
     assert list(default) == list(loop)
     assert ("gamma1" in default) == ("use_batchnorm" in extras)
     for key in loop:  # bit for bit: the same loop ran, not the kernel
@@ -96,7 +96,7 @@ def test_ch05_two_layer_net_fused_is_the_books_loop(rng) -> None:
     x = x.astype(np.float32)  # load_mnist(normalize=True) gives float32 images
     fused = net.numerical_gradient(x, np.eye(10)[labels])
     assert list(fused) == ["W1", "b1", "W2", "b2"]
-    assert largest_gap(fused, net.numerical_gradient(x, labels, fused=False)) < 1e-9
+    assert largest_gap(fused, net.numerical_gradient(x, labels, method="generic")) < 1e-9
     assert largest_gap(fused, reference(net, 2, x.astype(np.float64), labels, "relu",
                                         0.0)) < 1e-9
     backprop = net.gradient(x, labels)  # the book's check: apart by the log's 1e-7 at most
@@ -129,6 +129,13 @@ def test_plain_nets_never_run_the_loop_by_default(rng, monkeypatch, make) -> Non
     np.random.seed(8)
     net = make()
     x, labels = sparse_batch(rng, 3, 6, 3)
-    expected = net.numerical_gradient(x, labels, fused=False)
+    expected = net.numerical_gradient(x, labels, method="generic")
     monkeypatch.setattr(_gradient_check, "loop", refuse)
     assert largest_gap(net.numerical_gradient(x, labels), expected) < 1e-9
+
+
+def test_an_unknown_method_is_refused_in_one_line(rng) -> None:
+    np.random.seed(9)
+    net = MultiLayerNet(6, [4], 3)
+    with pytest.raises(InputError, match="method must be one of fused, generic, got 'loop'"):
+        net.numerical_gradient(rng.random((2, 6)), np.array([0, 1]), method="loop")

@@ -16,6 +16,7 @@ import numpy as np
 
 import xpnet.fused as fused
 from xpnet.backend import get_array_module
+from xpnet.inputs import choice
 from xpnet.inputs import labels as class_indices
 from xpnet.kernels import mlp_numerical_gradient as mlp
 
@@ -25,6 +26,16 @@ from .gradient import numerical_gradient
 def loop(loss: Callable[[], Any], params: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
     """The book's loop: central differences of ``loss()`` for each of ``params[keys]``."""
     return {key: numerical_gradient(lambda _: loss(), params[key]) for key in keys}
+
+
+METHODS = ("fused", "generic")  # as xpnet.TwoLayerNet names them: generic is the book's loop
+
+
+def fuses(method: str, x: Any, *, modelled: bool = True) -> bool:
+    """Whether the kernel computes the gradient check: ``method`` (checked) is ``"fused"``,
+    the kernel models the net (``modelled``), and it runs on ``x``'s device."""
+    return (choice("method", method, METHODS) == "fused" and modelled
+            and kernel_for(x) is not None)
 
 
 def kernel_for(x: Any) -> Callable[..., Any] | None:

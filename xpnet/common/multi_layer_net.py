@@ -95,16 +95,16 @@ class MultiLayerNet(_net.OnDevice):
         labels = _net.labels_of(self._here(t))
         return _net.fraction(_net.hits(self.predict(x), labels), x.shape[0])
 
-    def numerical_gradient(self, x: Any, t: Any, *, fused: bool = True) -> dict[str, Any]:
+    def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
         """Central-difference gradients (h = 1e-4) of ``loss`` for every parameter.
 
         Computed by the fused kernel: the book's loop's numbers within 1e-9, many times
-        faster (bench/test_bench_common.py). ``fused=False`` runs the book's loop itself.
+        faster (bench/test_bench_common.py). ``method="generic"`` runs the book's loop itself.
         Labels or one-hot ``t`` (a one-hot row must be one 1, the rest 0).
         """
         x, t = self._here(x), self._here(t)
         layers = self.hidden_layer_num + 1
-        if fused and _gradient_check.kernel_for(x) is not None:
+        if _gradient_check.fuses(method, x):
             return _gradient_check.fully_connected(
                 self.params, layers, x, t, activation=self.activation,
                 weight_decay_lambda=self.weight_decay_lambda)

@@ -94,18 +94,18 @@ class MultiLayerNetExtend(_net.OnDevice):
         labels = _net.labels_of(self._here(t))
         return _net.fraction(_net.hits(self.predict(x, train_flg=False), labels), x.shape[0])
 
-    def numerical_gradient(self, x: Any, t: Any, *, fused: bool = True) -> dict[str, Any]:
+    def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
         """Central differences (h = 1e-4) of the training-mode loss, every parameter.
 
         Without dropout and batch normalization the fused kernel computes them (the book's
         loop's numbers within 1e-9, many times faster); with either, and with
-        ``fused=False``, the book's loop runs: the kernel models neither a random mask
+        ``method="generic"``, the book's loop runs: the kernel models neither a random mask
         drawn anew at every forward pass nor batch statistics.
         """
         x, t = self._here(x), self._here(t)
         layers = self.hidden_layer_num + 1
         plain = not (self.use_dropout or self.use_batchnorm)
-        if fused and plain and _gradient_check.kernel_for(x) is not None:
+        if _gradient_check.fuses(method, x, modelled=plain):
             return _gradient_check.fully_connected(
                 self.params, layers, x, t, activation=self.activation,
                 weight_decay_lambda=self.weight_decay_lambda)

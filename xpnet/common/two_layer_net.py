@@ -60,14 +60,14 @@ class TwoLayerNet(_net.OnDevice):
         labels = _net.labels_of(self._here(t))
         return _net.fraction(_net.hits(self.predict(x), labels), x.shape[0])
 
-    def numerical_gradient(self, x: Any, t: Any, *, fused: bool = True) -> dict[str, Any]:
+    def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
         """Central-difference gradients (h = 1e-4) for W1, b1, W2, b2.
 
         Computed by the fused MultiLayerNet kernel (ReLU, one hidden layer): the book's
-        loop's numbers within 1e-9, many times faster. ``fused=False`` runs the loop.
+        loop's numbers within 1e-9, many times faster. ``method="generic"`` runs the loop.
         """
         x, t = self._here(x), self._here(t)
-        if fused and _gradient_check.kernel_for(x) is not None:
+        if _gradient_check.fuses(method, x):
             return _gradient_check.fully_connected(self.params, 2, x, t, activation="relu",
                                                    weight_decay_lambda=0.0)
         return _gradient_check.loop(lambda: self.loss(x, t), self.params, PARAM_NAMES)
