@@ -219,3 +219,4 @@ def test_offline_a_missing_data_dir_with_a_cached_copy(tmp_path) -> None:
     with pytest.warns(DataElsewhereWarning, match="MNIST could not be downloaded into it"):
         (x, _), _ = load_mnist(normalize=False, data_dir=tmp_path / "new")
     assert (x == flat(DIGITS)["x_train"]).all()
+

@@ -95,9 +95,18 @@ def note(message: str) -> None:
     print(f"xpnet: {message}", file=sys.stderr, flush=True)
 
 
-def error_line(err: UserError) -> str:
-    """A user error's one line, in the command line's words (flags, not arguments)."""
+def error_line(err: UserError, args: argparse.Namespace | None = None) -> str:
+    """A user error's one line, in the command line's words (flags, not arguments).
+
+    ``args``: the command's parsed arguments, when known: a missing CUDA then names the
+    way to the CPU where the device came from (--device cpu for the flag, else
+    XPNET_DEVICE=cpu).
+    """
     if isinstance(err, WrongDatasetError):
         return (f"the files in {err.directory} are {SPECS[err.found].title}, not "
                 f"{SPECS[err.expected].title}: pass --dataset {err.found} to use them")
+    if getattr(err, "cpu_choice", None) and getattr(args, "device", None) is not None:
+        from ..backend import cuda_missing_sentence
+
+        return one_line(cuda_missing_sentence(err, "--device cpu"))
     return one_line(err.message(CLI_WORDS)) or type(err).__name__
