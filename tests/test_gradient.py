@@ -112,3 +112,12 @@ def test_numerical_gradient_2d_is_the_books(rng) -> None:
     one = rng.normal(size=3)
     np.testing.assert_array_equal(numerical_gradient_2d(book.function_2, one),
                                   _numerical_gradient_1d(book.function_2, one.copy()))
+
+
+def test_a_read_only_x_is_one_input_error() -> None:
+    x = np.array([3.0, 4.0])
+    x.setflags(write=False)
+    for call in (lambda: numerical_gradient(lambda v: np.sum(v**2), x),
+                 lambda: gradient_descent(lambda v: np.sum(v**2), x)):
+        with pytest.raises(InputError, match=r"x is read-only; pass a writable copy, x\.copy\(\)"):
+            call()

@@ -224,3 +224,27 @@ def test_a_chapter_5_script_cannot_silently_use_the_chapter_4_net() -> None:
         net.layers  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         net.nope  # noqa: B018
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, 2**63, True, "7"])
+def test_a_bad_seed_is_one_input_error(seed) -> None:
+    with pytest.raises(InputError, match=r"seed must be an integer in 0\.\.2\*\*63-1"):
+        TwoLayerNet(4, 3, 2, seed=seed)
+
+
+def test_a_net_too_big_for_memory_is_refused_before_it_is_built(monkeypatch) -> None:
+    """`--hidden 1000000000` was a MemoryError traceback after minutes of drawing."""
+    monkeypatch.setattr("xpnet.two_layer_net.device_memory_bytes", lambda device: 2**30)
+    with pytest.raises(InputError, match=r"TwoLayerNet\(784, 1000000000, 10\) needs 5923\.2 "
+                       r"GiB .* of the 1\.0 GiB of cpu; use a smaller hidden size"):
+        TwoLayerNet(784, 10**9, 10)
+    TwoLayerNet(784, 50, 10)  # 0.3 MiB: fine
+
+
+def test_loss_is_a_python_float_the_books_list_can_plot(rng) -> None:
+    net = TwoLayerNet(6, 4, 3, seed=1)
+    x, t = rng.random((5, 6)), rng.integers(0, 3, 5)
+    loss = net.loss(x, t)
+    assert type(loss) is float
+    assert abs(loss - float(cross_entropy_error(net.predict(x), t))) < 1e-12
+

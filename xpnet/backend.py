@@ -29,7 +29,8 @@ from .errors import DeviceError, first_line
 __all__ = ["CPU", "ENV_VAR", "VALID_DEVICES", "Device", "DeviceError", "array_module",
            "asnumpy", "cuda_missing", "cuda_missing_sentence", "cuda_stream_pointer",
            "cuda_unavailable_reason", "device_memory_bytes",
-           "device_name", "get_array_module", "get_device", "is_cupy_array", "parse_device",
+           "device_name", "get_array_module", "get_device", "is_cupy_array", "new_stream",
+           "parse_device",
            "synchronize", "to_device", "use_device"]
 
 ENV_VAR = "XPNET_DEVICE"
@@ -220,6 +221,18 @@ def cuda_stream_pointer(a: Any) -> int:
     The fused kernels launch on it, so they queue behind CuPy's own work on the array.
     """
     return int(_cupy().cuda.get_current_stream().ptr)
+
+
+def new_stream(device: str | Device | None = None) -> Any:
+    """A new non-blocking CuPy stream on a CUDA ``device`` (default: current).
+
+    For work captured as a CUDA graph: capture refuses the legacy default stream, and a
+    non-blocking stream never waits on it implicitly (callers synchronize once before).
+    """
+    target = parse_device(device)
+    cupy = _cupy()
+    with cupy.cuda.Device(target.index):
+        return cupy.cuda.Stream(non_blocking=True)
 
 
 def device_memory_bytes(device: str | Device | None = None) -> int | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_array_module
+from .backend import get_array_module, is_cupy_array
 from .inputs import InputError, labels
 from .kernels import DELTA  # the book's 1e-7 inside log(y + 1e-7), named once
 
@@ -30,6 +30,18 @@ __all__ = [
     "softmax_loss",
 ]
 
+
+
+def _one_device(y: Any, t: Any) -> None:
+    """Refuse a CuPy array with host data (NumPy, lists): one device for both, said once."""
+    gpu = {name for name, a in (("y", y), ("t", t)) if is_cupy_array(a)}
+    host = {name for name, a in (("y", y), ("t", t))
+            if isinstance(a, (np.ndarray, list, tuple))}
+    if gpu and host:
+        (on_gpu,), (on_host,) = gpu, host
+        raise InputError(f"{on_gpu} is a CuPy array (on the GPU) but {on_host} is on the host "
+                         f"(NumPy): put both on one device, e.g. {on_host} = cupy.asarray("
+                         f"{on_host}) or {on_gpu} = cupy.asnumpy({on_gpu})")
 
 
 def _asarray(x: Any) -> Any:
@@ -100,6 +112,7 @@ def sum_squared_error(y: Any, t: Any) -> Any:
 
     Integer inputs are computed in float64 (uint8 differences would wrap around).
     """
+    _one_device(y, t)
     xp, y = _float_array(y)
     _, t = _float_array(t)
     if y.shape != t.shape:
@@ -119,8 +132,10 @@ def cross_entropy_error(y: Any, t: Any) -> Any:
 
     ``y``: probabilities, (C,) or (B, C); a 1-D ``y`` is a batch of one. ``t``: class
     indices (B,) in 0..C-1, or one-hot of y's shape. Raises InputError for anything else
-    (a label of -1 would silently read the last class).
+    (a label of -1 would silently read the last class), and for a CuPy array with a NumPy
+    one (put both on one device).
     """
+    _one_device(y, t)
     xp, y = _float_array(y)
     t = xp.asarray(t)
     if y.ndim == 1:

@@ -39,6 +39,9 @@ def _check_float(x: Any, caller: str) -> Any:
         # difference would be exactly zero almost everywhere.
         raise InputError(f"{caller} needs float32 or float64, got {x.dtype}: x + 1e-4 rounds "
                          "back to x in it; convert it with x.astype(np.float64)")
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        raise InputError(f"{caller} perturbs x in place, but x is read-only; pass a "
+                         "writable copy, x.copy()")
     return xp
 
 
@@ -61,6 +64,11 @@ def numerical_gradient(f: Callable[[Any], Any], x: Any) -> Any:
     ``x``. In float64 the numbers are the book's. In float32, where ``x ± 1e-4`` is
     rounded, the difference is divided by the step actually stored, not by 2e-4, so the
     rounding of x does not become an error of up to 0.1% in the gradient.
+
+    On a GPU (CuPy ``x``) this is still the book's loop: about ten small kernel launches
+    per element, never a wait for the device (nothing is read back), but slow: ``f`` is
+    any Python function, so the elements cannot be perturbed at once. For the book's
+    network use ``TwoLayerNet.numerical_gradient``, one fused kernel for all parameters.
     """
     xp = _check_float(x, "numerical_gradient")
     exact = x.dtype == np.float64

@@ -28,9 +28,9 @@ from .backend import get_array_module
 from .dataset.specs import SPECS
 from .errors import InputError
 
-__all__ = ["DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "InputError", "SEED_RANGE", "choice",
-           "float_dtype", "labels", "positive_float", "positive_int", "random_seed", "samples",
-           "seed"]
+__all__ = ["DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "InputError", "LabelCheck", "SEED_RANGE",
+           "choice", "device_labels", "float_dtype", "labels", "positive_float", "positive_int",
+           "random_seed", "samples", "seed"]
 
 # The choices of a run's settings, named once for the API, the CLI and sweeps.
 DATASETS = tuple(SPECS)  # "mnist", "fashion-mnist"
@@ -103,40 +103,80 @@ def labels(t: Any, batch: int, classes: int, *, name: str = "t") -> Any:
     """Class indices ``(batch,)`` as ``intp`` from labels or one-hot, on ``t``'s device.
 
     Raises InputError naming the shape expected, or the first value that is not a class.
+    On a GPU the values are checked there and read back once (one wait for the device).
+    """
+    converted, check = device_labels(t, batch, classes, name=name)
+    check.verify(check.read())
+    return converted
+
+
+def device_labels(t: Any, batch: int, classes: int, *,
+                  name: str = "t") -> tuple[Any, LabelCheck]:
+    """``labels`` without waiting: the class indices and a ``LabelCheck`` not yet read.
+
+    Shape and dtype are checked at once (host metadata). The values are judged on ``t``'s
+    device; the caller reads the verdict later, with whatever else it reads from the
+    device (``check.read()``, or its ``stats`` in the same transfer), and calls
+    ``check.verify``. Until then the indices are clipped to ``0..classes-1`` on a GPU, so
+    a kernel never reads outside a row.
     """
     xp = get_array_module(t)
     t = xp.asarray(t)
     if t.ndim == 2 and t.shape == (batch, classes):
-        return _from_one_hot(xp, t, name)
+        if t.dtype.kind not in "biuf":
+            raise InputError(f"{name} has dtype {t.dtype}: one-hot labels must be numbers")
+        ones = (t == 1).sum(axis=1)
+        good = (ones == 1) & (ones + (t == 0).sum(axis=1) == t.shape[1])
+        stats = xp.stack([xp.all(good).astype(np.float64), xp.zeros((), np.float64),
+                          xp.zeros((), np.float64)])
+        return t.argmax(axis=1).astype(np.intp, copy=False), LabelCheck(t, stats, classes, name)
     if t.ndim != 1 or t.shape[0] != batch:
         raise InputError(
             f"{name} has shape {tuple(t.shape)} but there are {batch} samples of {classes} "
             f"classes: pass labels of shape ({batch},) or one-hot of shape ({batch}, {classes})"
         )
-    if t.dtype.kind == "f":
-        whole = xp.all(t == xp.floor(t))  # False for NaN and inf too
-        if not bool(whole):
-            bad = t[~(t == xp.floor(t))][0]
-            raise InputError(f"{name} holds {float(bad)!r}, not a class index: labels must be "
-                             f"whole numbers in 0..{classes - 1}")
-    elif t.dtype.kind not in "iu":
+    if t.dtype.kind not in "iuf":
         raise InputError(f"{name} has dtype {t.dtype}: labels must be integers in "
                          f"0..{classes - 1} (or one-hot of shape ({batch}, {classes}))")
-    if batch:
-        low, high = (float(v) for v in (t.min(), t.max()))
+    if not batch:
+        return t.astype(np.intp, copy=False), LabelCheck(t, None, classes, name)
+    whole = xp.all(t == xp.floor(t)) if t.dtype.kind == "f" else xp.ones((), bool)
+    stats = xp.stack([v.astype(np.float64) for v in (whole, t.min(), t.max())])
+    converted = t if xp is np else xp.clip(t, 0, classes - 1)
+    return converted.astype(np.intp, copy=False), LabelCheck(t, stats, classes, name)
+
+
+class LabelCheck:
+    """The verdict on a label array, computed on its device: ``stats`` = (ok, min, max).
+
+    ``ok`` is 1.0 when every value is whole (labels) or every row is one-hot; ``read``
+    brings the three numbers to the host (one wait on a GPU), ``verify`` raises the
+    InputError they call for.
+    """
+
+    def __init__(self, t: Any, stats: Any, classes: int, name: str) -> None:
+        self.t, self.stats, self.classes, self.name = t, stats, classes, name
+
+    def read(self) -> list[float]:
+        return [1.0, 0.0, 0.0] if self.stats is None else self.stats.tolist()
+
+    def verify(self, values: list[float], when: str = "") -> None:
+        """Raise InputError if ``values`` (what ``read`` gives) show a label that is not a class."""
+        ok, low, high = values
+        t, name, classes = self.t, self.name, self.classes
+        if t.ndim == 2:
+            if not ok:
+                xp = get_array_module(t)
+                bad = ~(((t == 1).sum(axis=1) == 1) & ((t == 1) | (t == 0)).all(axis=1))
+                row = int(xp.flatnonzero(bad)[0])
+                raise InputError(f"{name} row {row} is not one-hot (one 1, the rest 0): pass "
+                                 f"class indices, or one-hot rows{when}")
+            return
+        if not ok:  # False for NaN and inf too
+            xp = get_array_module(t)
+            bad = t[~(t == xp.floor(t))][0]
+            raise InputError(f"{name} holds {float(bad)!r}, not a class index: labels must be "
+                             f"whole numbers in 0..{classes - 1}{when}")
         if low < 0 or high >= classes:
             bad = low if low < 0 else high
-            raise InputError(f"{name} holds label {bad:g}, outside 0..{classes - 1}")
-    return t.astype(np.intp, copy=False)
-
-
-def _from_one_hot(xp: Any, t: Any, name: str) -> Any:
-    if t.dtype.kind not in "biuf":
-        raise InputError(f"{name} has dtype {t.dtype}: one-hot labels must be numbers")
-    ones = (t == 1).sum(axis=1)
-    zeros = (t == 0).sum(axis=1)
-    if t.shape[0] and not bool(xp.all((ones == 1) & (ones + zeros == t.shape[1]))):
-        row = int(xp.flatnonzero(~((ones == 1) & (ones + zeros == t.shape[1])))[0])
-        raise InputError(f"{name} row {row} is not one-hot (one 1, the rest 0): pass class "
-                         "indices, or one-hot rows")
-    return t.argmax(axis=1).astype(np.intp, copy=False)
+            raise InputError(f"{name} holds label {bad:g}, outside 0..{classes - 1}{when}")

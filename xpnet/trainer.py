@@ -8,6 +8,8 @@ neighbouring values are averaged; ``History.loss_stride`` says over how many).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +18,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from . import inputs
+from . import fused, inputs
 from .backend import (
     asnumpy,
     device_memory_bytes,
     get_array_module,
+    is_cupy_array,
+    new_stream,
     synchronize,
     to_device,
     use_device,
@@ -110,6 +114,7 @@ def train(
     stop: Callable[[], bool] | None = None,
     on_checkpoint: Callable[[History], None] | None = None,
     checkpoint_every: int | None = None,
+    cuda_graph: bool | None = None,
 ) -> History:
     """Train ``network`` in place by mini-batch SGD, exactly as the book's loop.
 
@@ -131,6 +136,12 @@ def train(
     is called with the history after each evaluation and every ``checkpoint_every``
     iterations. Raises DivergenceError if the loss becomes NaN or infinite, InputError
     for bad arguments or a step that cannot fit in memory.
+
+    On CUDA a step asks nothing of the host: the batch indices of a chunk are uploaded
+    once and gathered on the device, and every step writes into buffers made before the
+    first one, on one stream. ``cuda_graph`` (None: on for CUDA; ignored on the CPU)
+    captures that step once as a CUDA graph and replays it every iteration: one launch a
+    step. Captured and eager runs give the same numbers bit for bit.
     """
     inputs.choice("grad", grad, GRAD_METHODS)
     iters_num = inputs.positive_int("iters_num", iters_num)
@@ -141,23 +152,37 @@ def train(
     check_step_fits(network, batch_size)
 
     with use_device(network.device):
-        # Labels and images are checked and converted once, on the host, then moved.
+        # Labels and images are checked and converted once, then live on the device.
         train_set = _prepare(network, x_train, t_train, "train")
         test_set = _prepare(network, x_test, t_test, "test")
         history = _history(history, seed, iter_per_epoch(train_set[0].shape[0], batch_size))
         loop = _Loop(network, train_set, test_set, history, batch_size, learning_rate, grad)
         loop.on_epoch, loop.on_checkpoint = on_epoch, on_checkpoint
         loop.checkpoint_every = checkpoint_every
+        on_gpu = is_cupy_array(train_set[0])
+        if on_gpu:
+            synchronize(network.device)  # the uploads, before work on a stream of its own
+            loop.device_step = _DeviceStep(loop, graph=cuda_graph is not False)
         start = time.perf_counter()
-        bar = tqdm(total=iters_num, initial=history.iterations, unit="it", leave=False,
-                   disable=None if progress is None else not progress)
+        bar = _progress_bar(iters_num, history.iterations, progress)
+        loop.bar = bar
         try:
-            loop.run(iters_num, stop, bar.update)
+            with loop.device_step.stream if on_gpu else contextlib.nullcontext():
+                loop.run(iters_num, stop, bar.update)
         finally:
             bar.close()
             synchronize(network.device)
             history.wall_time_s += time.perf_counter() - start
     return history
+
+
+def _progress_bar(total: int, initial: int, progress: bool | None) -> tqdm:
+    """tqdm on stderr; None: only on a terminal. Into a file it writes rarely (a log, not
+    an animation)."""
+    terminal = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, unit="it", leave=False,
+                disable=None if progress is None else not progress,
+                mininterval=0.1 if terminal else 30.0)
 
 
 def _history(history: History | None, seed: int | None, per_epoch: float) -> History:
@@ -215,11 +240,14 @@ class _Loop:
     on_epoch: Callable[[int, float, float], None] | None = None
     on_checkpoint: Callable[[History], None] | None = None
     checkpoint_every: int | None = None
+    device_step: _DeviceStep | None = None  # CUDA: the step in buffers (and its graph)
+    bar: tqdm | None = None
 
     def __init__(self, network: TwoLayerNet, train_set: tuple[Any, Any],
                  test_set: tuple[Any, Any], history: History, batch_size: int,
                  learning_rate: float, grad: str) -> None:
         self.network = network
+        self.grad = grad
         self.train_set, self.test_set = train_set, test_set
         self.history = history
         self.batch_size = batch_size
@@ -239,11 +267,15 @@ class _Loop:
             chunk = i // self.chunk_length
             first = chunk * self.chunk_length  # the iteration of this chunk's first batch
             self.losses.start(first, logged=i)
-            batches = to_device(batch_indices(self.history.seed, chunk, self.batch_size,
-                                              train_size), self.network.device)
+            batches = batch_indices(self.history.seed, chunk, self.batch_size, train_size)
+            if self.device_step is not None:
+                self.device_step.start_chunk(batches, i - first)
             end = min(iters_num, first + self.chunk_length)
             while i < end:
-                self.step(i, batches[i - first])
+                if self.device_step is not None:
+                    self.device_step()
+                else:
+                    self.step(i, batches[i - first])
                 i += 1
                 tick()
                 is_epoch = (i - 1) % self.history.iter_per_epoch == 0
@@ -279,7 +311,9 @@ class _Loop:
         h.test_acc_list.append(test_acc)
         h.eval_iterations.append(done - 1)
         if self.on_epoch is not None:
-            self.on_epoch(done - 1, train_acc, test_acc)
+            # a print from on_epoch gets a line of its own, not the progress bar's
+            with tqdm.external_write_mode() if self.bar is not None else contextlib.nullcontext():
+                self.on_epoch(done - 1, train_acc, test_acc)
 
 
 def _numerical_step(network: TwoLayerNet) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
@@ -303,12 +337,130 @@ def check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
 
 
 def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]:
-    """(x, labels) as the net's dtype and integer labels on the net's device."""
-    x = inputs.samples(asnumpy(x), network.sizes[0], name=f"x_{name}")
-    if not np.isfinite(x).all():
+    """(x, labels) as the net's dtype and integer labels on the net's device.
+
+    Host data is checked on the host and uploaded once, already in the net's dtype; data
+    already on a GPU is checked there (a wait or two per call of ``train``, never a copy).
+    """
+    if not is_cupy_array(x):
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as err:
+            raise InputError(f"x_{name} is not an array of numbers ({err}); pass a "
+                             "(samples, features) array") from None
+    x = inputs.samples(x, network.sizes[0], name=f"x_{name}")
+    xp = get_array_module(x)
+    if not bool(xp.isfinite(x).all()):
         raise InputError(f"x_{name} contains NaN or infinite values; clean the data first")
-    t = inputs.labels(asnumpy(t), x.shape[0], network.sizes[2], name=f"t_{name}")
-    return (
-        to_device(np.ascontiguousarray(x, dtype=network.dtype), network.device),
-        to_device(t, network.device),
-    )
+    if xp is np:
+        x = np.ascontiguousarray(x, dtype=network.dtype)
+        t = inputs.labels(np.asarray(t) if not is_cupy_array(t) else asnumpy(t), x.shape[0],
+                          network.sizes[2], name=f"t_{name}")
+    else:
+        t = inputs.labels(t, x.shape[0], network.sizes[2], name=f"t_{name}")
+    x, t = to_device(x, network.device), to_device(t, network.device)
+    return get_array_module(x).ascontiguousarray(x, dtype=network.dtype), t
+
+
+class _DeviceStep:
+    """The CUDA training step written for graph capture, and its graph.
+
+    Every array a step touches is made here, once: the chunk's batch indices (uploaded
+    once per chunk) and a step counter live on the device, so a step gathers its batch
+    there, runs forward, the fused cross-entropy, backward (or the fused numerical
+    gradient) and the update with ``out=`` and in place, and puts its loss into the loss
+    buffer; nothing is allocated, read or copied. The work goes to one stream of its own.
+    With ``graph``, the first step of a run runs eagerly (Numba compiles, CuPy makes its
+    handles and kernels), the second is captured and every step from then on is one
+    launch of that graph; the same kernels on the same buffers give the same numbers.
+    """
+
+    def __init__(self, loop: _Loop, *, graph: bool) -> None:
+        net, (x, _) = loop.network, loop.train_set
+        xp = get_array_module(x)
+        self.loop, self.xp, self.use_graph = loop, xp, graph
+        self.stream = new_stream(net.device)
+        b, (d, h, c), dt = loop.batch_size, net.sizes, net.dtype
+        self.batch_size = b
+        self.batches = xp.empty(loop.chunk_length * b, dtype=np.int64)  # a chunk's indices
+        self.lanes = xp.arange(b, dtype=np.int64)
+        self.slot = xp.empty(b, dtype=np.int64)  # where this step's indices are in batches
+        self.loss_slot = xp.zeros(1, dtype=np.int64)  # where its loss goes in the buffer
+        self.index = xp.empty(b, dtype=np.int64)
+        self.xb, self.tb = xp.empty((b, d), dtype=dt), xp.empty(b, dtype=np.intp)
+        self.z1, self.a2 = xp.empty((b, h), dtype=dt), xp.empty((b, c), dtype=dt)
+        self.rows, self.loss = xp.empty(b, dtype=np.float64), xp.empty((), dtype=np.float64)
+        self.numerical = loop.grad == "numerical"
+        if self.numerical:  # float64, as the fused kernel gives them
+            self.grads = {k: xp.empty(net.params[k].shape, dtype=np.float64)
+                          for k in PARAM_NAMES}
+            self.workspace = fused.numerical_workspace(self.xb, h, c)
+            self.dy = None
+        else:
+            self.grads = {k: xp.empty_like(net.params[k]) for k in PARAM_NAMES}
+            self.dy, self.da1 = xp.empty((b, c), dtype=dt), xp.empty((b, h), dtype=dt)
+            self.slope = xp.empty((b, h), dtype=dt)
+        self.graph: Any = None
+        self.steps = 0
+
+    def start_chunk(self, batches: np.ndarray, offset: int) -> None:
+        """Upload a chunk's indices (one copy) and point the counters at step ``offset``."""
+        with self.stream:
+            self.batches.set(np.ascontiguousarray(batches.reshape(-1)))
+            self.xp.add(self.lanes, offset * self.batch_size, out=self.slot)
+            self.loss_slot.fill(offset)
+
+    def __call__(self) -> None:
+        """One step: eager, captured after the first, then replayed."""
+        if self.graph is not None:
+            self.graph.launch(self.stream)
+        elif self.use_graph and self.steps >= 1:
+            self.stream.begin_capture()
+            try:
+                self.step()
+            finally:
+                self.graph = self.stream.end_capture()
+            self.graph.launch(self.stream)
+        else:
+            self.step()
+        self.steps += 1
+
+    def step(self) -> None:
+        """The step's kernels, written into the buffers (what a capture records)."""
+        xp, lr, b = self.xp, self.loop.learning_rate, self.batch_size
+        x, t = self.loop.train_set
+        p, g = self.loop.network.params, self.grads
+        xp.take(self.batches, self.slot, out=self.index)
+        self.slot += b
+        xp.take(x, self.index, axis=0, out=self.xb)
+        xp.take(t, self.index, out=self.tb)
+        # the forward pass of TwoLayerNet._logits, the same operations in place
+        xp.matmul(self.xb, p["W1"], out=self.z1)
+        self.z1 += p["b1"]
+        xp.negative(self.z1, out=self.z1)
+        xp.exp(self.z1, out=self.z1)
+        self.z1 += 1
+        xp.true_divide(1, self.z1, out=self.z1)
+        xp.matmul(self.z1, p["W2"], out=self.a2)
+        self.a2 += p["b2"]
+        fused.cross_entropy_rows(self.a2, self.tb, self.rows, self.dy)
+        xp.sum(self.rows, out=self.loss)
+        self.loss /= b
+        self.loop.losses.values.put(self.loss_slot, self.loss)
+        self.loss_slot += 1
+        if self.numerical:
+            fused.two_layer_numerical_gradient(
+                *(p[k] for k in PARAM_NAMES), self.xb, self.tb,
+                out=tuple(g[k] for k in PARAM_NAMES), workspace=self.workspace)
+        else:  # TwoLayerNet._loss_and_gradient, in place
+            xp.matmul(self.dy, p["W2"].T, out=self.da1)
+            xp.subtract(1.0, self.z1, out=self.slope)
+            self.slope *= self.z1
+            self.da1 *= self.slope
+            xp.matmul(self.xb.T, self.da1, out=g["W1"])
+            xp.sum(self.da1, axis=0, out=g["b1"])
+            xp.matmul(self.z1.T, self.dy, out=g["W2"])
+            xp.sum(self.dy, axis=0, out=g["b2"])
+        for key in PARAM_NAMES:
+            g[key] *= lr
+            xp.subtract(p[key], g[key], out=p[key])

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import fused, inputs
-from .backend import Device, asnumpy, get_array_module, parse_device, to_device
+from .backend import (
+    Device,
+    asnumpy,
+    device_memory_bytes,
+    get_array_module,
+    is_cupy_array,
+    parse_device,
+    to_device,
+    use_device,
+)
 from .dataset import npy
 from .dataset.atomic import atomic_write
 from .errors import InputError, ModelFileError, first_line
@@ -19,6 +29,16 @@ from .functions import sigmoid, softmax
 from .gradient import numerical_gradient as generic_numerical_gradient
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
+
+
+def _on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a public method with the net's device current (its GPU for CuPy's work)."""
+    @functools.wraps(method)
+    def on_device(self: TwoLayerNet, *args: Any, **kwargs: Any) -> Any:
+        with use_device(self.device):
+            return method(self, *args, **kwargs)
+
+    return on_device
 
 
 class TwoLayerNet:
@@ -29,6 +49,11 @@ class TwoLayerNet:
     from ``np.random.default_rng(seed)``. Either way they are drawn on the host and then
     moved to ``device``, so one seed gives one start on every device. ``dtype`` is float64
     by default like the book; float32 halves memory and is faster.
+
+    Every public method runs with the net's device current, so a net on ``cuda:1`` works
+    whatever device the caller has current. On a GPU, labels given to ``gradient`` and
+    ``numerical_gradient`` are checked there without waiting for it; a bad one is reported
+    (InputError) by the next ``loss`` or ``accuracy``, which read the device anyway.
     """
 
     def __init__(
@@ -48,6 +73,10 @@ class TwoLayerNet:
         weight_init_std = inputs.positive_float("weight_init_std", weight_init_std)
         self.dtype = inputs.float_dtype(dtype)
         self.device = parse_device(device)
+        if seed is not None:
+            seed = inputs.seed("seed", seed)
+        _check_fits(input_size, hidden_size, output_size, self.device)
+        self._pending: list[tuple[inputs.LabelCheck, str]] = []  # label checks not yet read
         if seed is None:
             # The book's global generator, so a reader's np.random.seed() still applies.
             def randn(shape: tuple[int, int]) -> np.ndarray:
@@ -80,10 +109,36 @@ class TwoLayerNet:
         x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.sizes[0])
         return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
 
-    def _checked_batch(self, x: Any, t: Any) -> tuple[Any, Any]:
-        """(x, labels) in the trusted form: see ``_checked_x`` and ``xpnet.inputs.labels``."""
+    def _checked_batch(self, x: Any, t: Any, caller: str) -> tuple[Any, Any, Any]:
+        """(x, labels, check) in the trusted form: see ``_checked_x`` and ``inputs.labels``.
+
+        On the CPU the labels are checked at once (``check`` None). On a GPU the check is
+        returned unread: ``_read`` reads it with the caller's result, or, from a method
+        that reads nothing, it waits in ``_pending`` for the next one that does.
+        """
         x = self._checked_x(x)
-        return x, inputs.labels(to_device(t, self.device), x.shape[0], self.sizes[2])
+        labels, check = inputs.device_labels(to_device(t, self.device), x.shape[0],
+                                             self.sizes[2])
+        if not is_cupy_array(labels):
+            check.verify(check.read())
+            return x, labels, None
+        return x, labels, (check, caller)
+
+    def _read(self, value: Any, check: Any) -> float:
+        """``float(value)`` and every label check not yet read, in one transfer."""
+        checks, self._pending = [*self._pending, *([check] if check else [])], []
+        if not is_cupy_array(value):
+            return float(value)
+        xp = get_array_module(value)
+        read = xp.concatenate([value.astype(np.float64).reshape(1)]
+                              + [c.stats for c, _ in checks if c.stats is not None]).tolist()
+        at = 1
+        for c, caller in checks:
+            if c.stats is not None:
+                c.verify(read[at:at + 3], when=f" (given to {caller}; a GPU's labels are "
+                         "checked there, and read with the next loss or accuracy)")
+                at += 3
+        return read[0]
 
     # -- the book's API -----------------------------------------------------------------
 
@@ -92,31 +147,46 @@ class TwoLayerNet:
         z1 = sigmoid(x @ p["W1"] + p["b1"])
         return z1, z1 @ p["W2"] + p["b2"]
 
+    @_on_its_device
     def predict(self, x: Any) -> Any:
         """Class probabilities (B, C) for inputs x (B, D); a 1-D x gives (C,)."""
         y = softmax(self._logits(self._checked_x(x))[1])
         return y.reshape(-1) if np.ndim(x) == 1 else y
 
-    def loss(self, x: Any, t: Any) -> Any:
+    @_on_its_device
+    def loss(self, x: Any, t: Any) -> float:
         """The book's cross-entropy of ``predict(x)`` against labels or one-hot ``t``.
 
-        A scalar: a NumPy float, or a 0-d CuPy array that stays on the GPU until read.
-        Computed by the fused softmax + cross-entropy kernel of the array's device.
+        A Python float, so the book's ``train_loss_list.append(loss)`` and ``plt.plot``
+        work on any device. On a GPU, reading it waits for the device: one wait per call,
+        which is what the book's loop reads each step (xpnet's ``train`` keeps its losses
+        on the device and reads them in bulk). Computed by the fused softmax +
+        cross-entropy kernel of the array's device.
         """
-        return self._loss(*self._checked_batch(x, t))
+        x, labels, check = self._checked_batch(x, t, "loss()")
+        return self._read(self._loss(x, labels), check)
 
+    @_on_its_device
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose argmax prediction equals the label (labels or one-hot)."""
-        return self._accuracy(*self._checked_batch(x, t))
+        x, labels, check = self._checked_batch(x, t, "accuracy()")
+        return self._read(self._hits(x, labels), check) / x.shape[0]
 
+    @_on_its_device
     def loss_and_gradient(self, x: Any, t: Any) -> tuple[Any, dict[str, Any]]:
-        """Backprop: the loss and the gradient dict from one forward pass."""
-        return self._loss_and_gradient(*self._checked_batch(x, t))
+        """Backprop: the loss and the gradient dict from one forward pass.
+
+        The loss is a NumPy float, or a 0-d CuPy array that stays on the GPU until read.
+        """
+        x, labels, check = self._checked_batch(x, t, "loss_and_gradient()")
+        self._pending += [check] if check else []
+        return self._loss_and_gradient(x, labels)
 
     def gradient(self, x: Any, t: Any) -> dict[str, Any]:
         """Backprop gradients ``{"W1", "b1", "W2", "b2"}``; t may be labels or one-hot."""
         return self.loss_and_gradient(x, t)[1]
 
+    @_on_its_device
     def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
         """Central-difference gradients (h = 1e-4) of the loss for every parameter.
 
@@ -126,7 +196,8 @@ class TwoLayerNet:
         """
         if method not in ("fused", "generic"):
             raise InputError(f"method must be 'fused' or 'generic', got {method!r}")
-        x, labels = self._checked_batch(x, t)
+        x, labels, check = self._checked_batch(x, t, "numerical_gradient()")
+        self._pending += [check] if check else []
         if method == "fused":
             return self._numerical_gradient(x, labels)
 
@@ -140,10 +211,12 @@ class TwoLayerNet:
     def _loss(self, x: Any, labels: Any) -> Any:
         return fused.cross_entropy(self._logits(x)[1], labels)
 
-    def _accuracy(self, x: Any, labels: Any) -> float:
+    def _hits(self, x: Any, labels: Any) -> Any:
         # argmax of the logits is argmax of softmax: skip the softmax.
-        hits = (self._logits(x)[1].argmax(axis=1) == labels).sum()
-        return float(hits) / x.shape[0]
+        return (self._logits(x)[1].argmax(axis=1) == labels).sum()
+
+    def _accuracy(self, x: Any, labels: Any) -> float:
+        return float(self._hits(x, labels)) / x.shape[0]
 
     def _loss_and_gradient(self, x: Any, labels: Any) -> tuple[Any, dict[str, Any]]:
         p = self.params
@@ -166,6 +239,7 @@ class TwoLayerNet:
 
     # -- files ---------------------------------------------------------------------------
 
+    @_on_its_device
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters to ``path`` as ``.npz`` (no pickle), atomically.
 
@@ -208,9 +282,24 @@ class TwoLayerNet:
 FILE_FORMAT = "xpnet-two-layer-net/1"
 
 
+def _check_fits(d: int, h: int, c: int, device: Device) -> None:
+    """Refuse a net whose parameters would not fit, before anything is allocated.
+
+    They are drawn on the host in float64 (one seed, one start on every device), so that
+    size is checked against half the device's memory (RAM for the CPU).
+    """
+    need = (d * h + h + h * c + c) * 8
+    have = device_memory_bytes(device)
+    if have and need > have // 2:
+        raise InputError(f"a TwoLayerNet({d}, {h}, {c}) needs {need / 2**30:.1f} GiB for its "
+                         f"parameters, more than half of the {have / 2**30:.1f} GiB of "
+                         f"{device}; use a smaller hidden size")
+
+
 def save_params(path: str | os.PathLike[str], params: Mapping[str, np.ndarray]) -> None:
-    """The file ``TwoLayerNet.save`` writes, from host arrays: the four and a format tag."""
-    arrays = {k: params[k] for k in PARAM_NAMES}
+    """The file ``TwoLayerNet.save`` writes: the four arrays (copied to the host if on a
+    GPU) and a format tag."""
+    arrays = {k: asnumpy(params[k]) for k in PARAM_NAMES}
     atomic_write(path, lambda f: np.savez(f, format=np.array(FILE_FORMAT), **arrays))
 
 
