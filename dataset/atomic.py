@@ -19,7 +19,9 @@ one: never an empty or missing file. (A folder that cannot be opened for reading
 file system that cannot sync folders, keeps the rename but not that last guarantee.)
 
 Faults of the file system (a full disk, a file-size limit, a missing or read-only folder)
-become one ``WriteFaultError`` naming the file asked for, never the temporary one.
+become one ``WriteFaultError`` naming the file asked for, never the temporary one. It is
+an ``OSError`` (what it is) and a ``UserError`` (what a user can fix from its one line),
+so a command line that catches user errors prints it as one line.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
+from .errors import UserError
+
 SUFFIX = ".part"
 
 # Errors of the body of ``atomic_file`` that can only be about the file being written;
@@ -39,7 +43,7 @@ SUFFIX = ".part"
 DISK_FAULTS = frozenset({errnos.ENOSPC, errnos.EFBIG, errnos.EDQUOT})
 
 
-class WriteFaultError(OSError):
+class WriteFaultError(OSError, UserError):
     """A file could not be written: full disk, size limit, missing or read-only folder...
 
     ``str(err)`` is one line: what failed, which file, what to do. ``path`` is the file

@@ -235,7 +235,7 @@ def test_bad_run_folders(command, tmp_path, capsys) -> None:
     assert "holds no params.npz (its metrics.json says the run is running)" in error(running)
     corrupt = make_run(tmp_path / "corrupt")
     (corrupt / "params.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    assert "params.npz: not a readable .npz file" in error(corrupt)
+    assert "params.npz is damaged (File is not a zip file)" in error(corrupt)
     damaged = make_run(tmp_path / "damaged")
     (damaged / "metrics.json").write_text("{")
     assert "metrics.json is damaged" in error(damaged)

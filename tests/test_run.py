@@ -152,7 +152,7 @@ def test_resume_needs_a_checkpoint(tmp_path) -> None:
     with pytest.raises(RunFolderError, match="holds no checkpoint.npz"):
         run(CONFIG, out=tmp_path, resume=True)
     (tmp_path / "checkpoint.npz").write_bytes(b"junk")
-    with pytest.raises(RunFolderError, match="cannot be resumed|not a readable"):
+    with pytest.raises(RunFolderError, match="checkpoint.npz is damaged"):
         read_checkpoint(tmp_path)
 
 

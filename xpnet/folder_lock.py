@@ -4,7 +4,9 @@
 the holder's PID into it; a second process asking for the same folder gets
 ``FolderBusyError`` at once, naming that PID. The lock is the kernel's, tied to the open
 file: it ends when the holder releases it or dies in any way (SIGKILL included), so a
-killed command never leaves a stale lock; the file itself may stay and means nothing.
+killed command never leaves a stale lock. A release removes the file (a process that
+opened it meanwhile sees it gone and locks the folder's new one); a killed holder's file
+stays and means nothing.
 
 ``flock``, not ``lockf``/``fcntl`` record locks: those are dropped as soon as the process
 closes *any* descriptor of the file (reading the PID would release it) and are not
@@ -64,7 +66,7 @@ class FolderLock:
         return self._key is not None
 
     def release(self) -> None:
-        """Let the folder go (idempotent); the lock file stays, empty."""
+        """Let the folder go (idempotent) and remove its lock file."""
         with _GUARD:
             key, self._key = self._key, None
             if key is None:
@@ -75,8 +77,9 @@ class FolderLock:
                 return
             del _HELD[key]
         fd = entry[0]
-        with contextlib.suppress(OSError):  # a full or read-only disk must not keep it locked
-            os.ftruncate(fd, 0)
+        with contextlib.suppress(OSError):  # a read-only folder must not keep it locked
+            if os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                os.unlink(self.path)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 

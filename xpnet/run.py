@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
+import os
 import signal
 import time
 import weakref
@@ -26,12 +28,15 @@ import numpy as np
 from . import inputs, trainer
 from .backend import asnumpy, parse_device, to_device
 from .dataset import normalized
+from .dataset.atomic import WriteFaultError
 from .errors import DivergenceError, RunFolderError
 from .run_config import RunConfig, RunResult
 from .run_folder import (
     CHECKPOINT,
     RunRecord,
+    held,
     read_checkpoint,
+    read_metrics,
     write_checkpoint,
     write_metrics,
     write_run,
@@ -62,59 +67,140 @@ def run(
     """Train the book's TwoLayerNet as ``config`` says; write ``out`` if given.
 
     ``data``: an ``xpnet.dataset.Dataset`` already loaded (a sweep loads it once), else
-    it is loaded here. ``out``: the run's folder (claimed with ``run_folder.claim_dir`` unless
-    ``resume``, which continues the checkpoint in it; then ``config`` must be the one
-    the checkpoint was made with, which ``run_folder.read_checkpoint`` gives). ``stop``: asked
+    it is loaded here. ``out``: the run's folder (claimed with ``run_folder.claim_dir``
+    unless ``resume``, which continues the checkpoint in it with the checkpoint's
+    settings; only ``config.device`` and ``config.cuda_graph`` are taken from ``config``
+    then). The folder is held (``xpnet.folder_lock``) for the whole run. ``stop``: asked
     after each step; when True the run ends early with status ``interrupted``, its
-    checkpoint written. Raises DivergenceError (after recording ``failed``), InputError.
+    checkpoint written. A resume refuses other data than the run trained on. Raises
+    DivergenceError or a WriteFaultError (after recording ``failed`` where it can),
+    RunFolderError, InputError.
     """
-    t0 = time.perf_counter()
     out = Path(out) if out is not None else None
+    with held(out) if out is not None else contextlib.nullcontext():
+        return _run(config, data, out, resume, progress, on_epoch, stop, checkpoint_every,
+                    command)
+
+
+def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
+         progress: bool | None, on_epoch: Callable[[int, float, float], None] | None,
+         stop: Callable[[], bool] | None, checkpoint_every: int | None,
+         command: list[str] | None) -> RunResult:
+    t0 = time.perf_counter()
     config, checkpoint, started = _start(config, out, resume)
     if data is None:
         data = load_data(config)
+    info = provenance(data)
+    if checkpoint is not None:
+        check_same_data(out, checkpoint.get("data"), info)
     x_train, t_train, x_test, t_test = float_arrays(data, config.dtype)
     network = TwoLayerNet(x_train.shape[1], config.hidden, 10, config.weight_init_std,
                           seed=config.seed, dtype=config.dtype,
                           device=parse_device(config.device))
     trainer.check_step_fits(network, config.batch_size)  # before anything is written
-    history = _restore(network, checkpoint, out) if checkpoint is not None else None
-    record = RunRecord(config=config, started_at=started, command=command,
-                       data=provenance(data))
+    per_epoch = trainer.iter_per_epoch(x_train.shape[0], config.batch_size)
+    record = RunRecord(config=config, started_at=started, command=command, data=info)
+    if checkpoint is not None:
+        history = _restore(network, checkpoint, out)
+        if history.iter_per_epoch != per_epoch:
+            raise RunFolderError(f"{out}/{CHECKPOINT} says an epoch is "
+                                 f"{history.iter_per_epoch:g} iterations, not the {per_epoch:g} "
+                                 "of this data and batch size; it is damaged")
+        record.command = checkpoint["command"]
+        record.resumes = [*checkpoint["resumes"], {
+            "command": command, "started_at": _now(), "from_iteration": history.iterations,
+            "device": config.device}]
+    else:
+        history = History(iter_per_epoch=per_epoch, seed=config.seed)
 
     def save_checkpoint(h: History) -> None:
-        write_checkpoint(out, config, _host_params(network), h, started)
+        write_checkpoint(out, config, _host_params(network), h, started, record)
 
-    if out is not None and checkpoint is None:
-        # A checkpoint at iteration 0 first: a run killed at any moment can be resumed.
-        history = History(iter_per_epoch=trainer.iter_per_epoch(x_train.shape[0],
-                                                                config.batch_size),
-                          seed=config.seed)
-        save_checkpoint(history)
-        write_metrics(out, record.metrics(status="running"))
+    def failed(error: str) -> None:
+        if out is not None:  # a full disk may refuse this too: the error says why
+            with contextlib.suppress(OSError):
+                write_metrics(out, record.metrics(status="failed", error=error,
+                                                  wall_time_s=time.perf_counter() - t0))
+
     try:
+        if out is not None:
+            # Written before training (a checkpoint at iteration 0 first, for a new run:
+            # a run killed at any moment can be resumed): a folder that cannot be
+            # written fails now, not after the training.
+            if checkpoint is None:
+                save_checkpoint(history)
+            write_metrics(out, record.metrics(status="running"))
+        # cuda_graph only when chosen: the default is the trainer's (on for CUDA).
+        graph = {} if config.cuda_graph is None else {"cuda_graph": config.cuda_graph}
         history = train(network, x_train, t_train, x_test, t_test, iters_num=config.iters,
                         batch_size=config.batch_size, learning_rate=config.lr,
                         grad=config.grad, seed=config.seed, progress=progress,
                         on_epoch=on_epoch, history=history, stop=stop,
                         on_checkpoint=save_checkpoint if out is not None else None,
-                        checkpoint_every=checkpoint_every)
-    except DivergenceError as err:
+                        checkpoint_every=checkpoint_every, **graph)
+        # The book only evaluates at epoch starts; say where the run actually ended too.
+        finished = history.iterations == config.iters
+        result = RunResult(config=config, history=history,
+                           status="finished" if finished else "interrupted",
+                           final_train_acc=network.accuracy(x_train, t_train),
+                           final_test_acc=network.accuracy(x_test, t_test),
+                           params=_host_params(network), wall_time_s=time.perf_counter() - t0,
+                           record=record)
+        if finished:
+            result.verdict = verdict(result, classes=network.sizes[2])
+        if record.resumes:
+            record.resumes[-1].update(finished_at=_now(), to_iteration=history.iterations)
         if out is not None:
-            write_metrics(out, record.metrics(status="failed", error=str(err),
-                                              wall_time_s=time.perf_counter() - t0))
+            write_run(out, result)
+    except (DivergenceError, WriteFaultError) as err:
+        failed(str(err))
         raise
-    # The book only evaluates at epoch starts; say where the run actually ended too.
-    result = RunResult(config=config, history=history,
-                       status="finished" if history.iterations == config.iters
-                       else "interrupted",
-                       final_train_acc=network.accuracy(x_train, t_train),
-                       final_test_acc=network.accuracy(x_test, t_test),
-                       params=_host_params(network), wall_time_s=time.perf_counter() - t0,
-                       record=record)
-    if out is not None:
-        write_run(out, result)
     return result
+
+
+# A final test accuracy this close to 1/classes is chance level: the net learned nothing.
+CHANCE_MARGIN = 0.02
+
+
+def verdict(result: RunResult, *, classes: int = 10) -> str | None:
+    """What a finished run that learned nothing should say; None if it learned.
+
+    Chance level: a final test accuracy below ``1/classes + CHANCE_MARGIN``. A loss that
+    grew: the mean mini-batch loss over the last epoch above the first epoch's.
+    """
+    said = []
+    acc = result.final_test_acc
+    if acc is not None and acc < 1 / classes + CHANCE_MARGIN:
+        said.append(f"learned nothing: test accuracy {acc:.4f} is chance level "
+                    f"({classes} classes)")
+    h = result.history
+    losses = np.asarray(h.train_loss_list, dtype=np.float64)
+    window = min(max(1, round(h.iter_per_epoch / h.loss_stride)), losses.size // 2)
+    if window >= 1:
+        first, last = losses[:window].mean(), losses[-window:].mean()
+        if last > first:
+            said.append(f"the loss grew: its mean over the last epoch, {last:.4g}, is above "
+                        f"the first epoch's, {first:.4g}; try a smaller learning rate than "
+                        f"{result.config.lr:g}")
+    return "; ".join(said) or None
+
+
+def check_same_data(out: Path | None, recorded: dict[str, Any] | None,
+                    found: dict[str, Any]) -> None:
+    """Refuse data other than the run's (by content identity), naming both."""
+    if not recorded or not recorded.get("identity"):
+        return  # a checkpoint of an older xpnet recorded none
+    if recorded["identity"] != found["identity"]:
+        raise RunFolderError(
+            f"{out} was trained on {recorded.get('name')} data in {recorded.get('directory')} "
+            f"(content {recorded['identity']}), but the data read now from "
+            f"{found['directory']} is different (content {found['identity']}): pass "
+            f"--data-dir {recorded.get('directory')} with the run's own files, or start a new "
+            "run")
+
+
+def _now() -> str:
+    return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def _start(config: RunConfig, out: Path | None,
@@ -123,12 +209,24 @@ def _start(config: RunConfig, out: Path | None,
     if not resume:
         if config.seed is None:
             config = dataclasses.replace(config, seed=inputs.random_seed())
+        if config.data_dir is not None:
+            # Absolute when the run starts: a resume from another folder reads the same.
+            config = dataclasses.replace(config, data_dir=absolute(config.data_dir))
         return config, None, dt.datetime.now().astimezone()
     if out is None:
         raise RunFolderError("resume needs the run's folder")
     checkpoint = read_checkpoint(out)
-    return (checkpoint["config"], checkpoint,
-            dt.datetime.fromisoformat(checkpoint["started_at"]))
+    if checkpoint["command"] is None:  # an older checkpoint: the command is in metrics.json
+        with contextlib.suppress(RunFolderError):
+            checkpoint["command"] = read_metrics(out).get("command")
+    resumed = dataclasses.replace(checkpoint["config"], device=config.device,
+                                  cuda_graph=config.cuda_graph)
+    return resumed, checkpoint, dt.datetime.fromisoformat(checkpoint["started_at"])
+
+
+def absolute(folder: str | Path) -> str:
+    """``folder`` as an absolute path (``~`` expanded, symbolic links kept)."""
+    return os.path.abspath(os.path.expanduser(str(folder)))
 
 
 def _restore(network: TwoLayerNet, checkpoint: dict[str, Any], out: Path | None) -> History:
@@ -172,15 +270,43 @@ def float_arrays(data: Any, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def provenance(data: Any) -> dict[str, Any]:
-    """Where a dataset came from, for metrics.json: name, folder, files, verification, sizes."""
+    """Where a dataset came from and what it holds, for metrics.json and trial keys.
+
+    name, folder and files (absolute paths), verification, sizes, and ``identity``: the
+    content identity of the four arrays it holds (``data_identity``), the same whatever
+    folder, compression or cache they were read through.
+    """
+    directory = getattr(data, "directory", None)
     return {
         "name": getattr(data, "name", None),
-        "directory": str(getattr(data, "directory", "")) or None,
-        "files": [str(p) for p in getattr(data, "files", ())],
+        "directory": absolute(directory) if directory else None,
+        "files": [absolute(p) for p in getattr(data, "files", ())],
         "verified": getattr(data, "verified", None),
         "train_size": int(data.x_train.shape[0]),
         "test_size": int(data.x_test.shape[0]),
+        "identity": data_identity(data),
     }
+
+
+_IDENTITY: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def data_identity(data: Any) -> str:
+    """SHA-256 (16 hex digits) of the four arrays' dtypes, shapes and bytes, in order.
+
+    About 30 ms for MNIST, once per data set.
+    """
+    with contextlib.suppress(TypeError, KeyError):
+        return _IDENTITY[data]
+    digest = hashlib.sha256()
+    for name in ("x_train", "t_train", "x_test", "t_test"):
+        a = np.ascontiguousarray(getattr(data, name))
+        digest.update(f"{name} {a.dtype.str} {a.shape};".encode())
+        digest.update(memoryview(a).cast("B"))
+    identity = digest.hexdigest()[:16]
+    with contextlib.suppress(TypeError):
+        _IDENTITY[data] = identity
+    return identity
 
 
 # -- stopping on a signal -------------------------------------------------------------------

@@ -35,6 +35,9 @@ class RunConfig:
     seed: int | None = None  # None: drawn at the start of the run, and recorded
     device: str = "cpu"
     data_dir: str | None = None
+    # One CUDA graph launch per step on CUDA (None: on there; ignored on the CPU). Not a
+    # setting that changes numbers: a graph's replay is bit-identical to the eager step.
+    cuda_graph: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("iters", "batch_size", "hidden"):
@@ -46,6 +49,8 @@ class RunConfig:
             inputs.choice(name, getattr(self, name), allowed)
         if self.seed is not None:
             object.__setattr__(self, "seed", inputs.seed("seed", self.seed))
+        if self.cuda_graph not in (None, True, False):
+            raise InputError(f"cuda_graph must be True, False or None, not {self.cuda_graph!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-ready values."""
@@ -73,6 +78,8 @@ class RunResult:
     wall_time_s: float
     record: Any = None  # a run_folder.RunRecord: when, where and on what it ran
     out: Path | None = None
+    # a finished run that learned nothing says so: "learned nothing: ..."; else None
+    verdict: str | None = None
 
     @property
     def best_test_acc(self) -> float | None:

@@ -12,7 +12,8 @@
 ``finished``, ``interrupted`` or ``failed``, so a folder whose metrics say finished holds
 all the files of that run. Every file goes through the one atomic writer; JSON through
 ``write_json`` and pictures through ``save_figure``, which sweeps and evals use too.
-A folder belongs to one run: one that already holds files is refused.
+A folder belongs to one run: one that already holds files is refused. A folder belongs
+to one process at a time: ``claimed`` and ``held`` hold its ``xpnet.folder_lock``.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
 import secrets
 import socket
 import sys
+import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -36,7 +39,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import __version__, run_plots
+from . import __version__, folder_lock, run_plots
+from .dataset import npy
 from .dataset.atomic import atomic_write, atomic_write_bytes
 from .errors import RunFolderError, first_line
 from .run_config import RunConfig, RunResult
@@ -50,6 +54,9 @@ ACCURACY_PNG = "accuracy.png"
 LOSS_PNG = "loss.png"
 EVAL_JSON = "eval.json"
 CONFUSION_PNG = "confusion.png"
+LOCK_FILE = folder_lock.LOCK_FILE
+# The files only the run itself writes: no other command's output may replace them.
+RUN_FILES = (PARAMS, CHECKPOINT, METRICS, ACCURACY_PNG, LOSS_PNG, LOCK_FILE)
 
 SCHEMA_VERSION = 1
 CHECKPOINT_FORMAT = "xpnet-checkpoint/1"
@@ -60,9 +67,33 @@ LOSS_NOTE = ("train_loss_list[k]: the cross-entropy of mini-batch k in the forwa
 
 # -- writers ------------------------------------------------------------------------------
 
+NON_FINITE_NOTE = "NaN and infinite numbers are written as null (JSON has no such numbers)"
+
+
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """``doc`` as indented JSON at ``path``, atomically."""
-    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
+    """``doc`` as indented JSON at ``path``, atomically.
+
+    JSON has no NaN or Infinity: such numbers become null, and a top-level
+    ``non_finite_note`` says so; no literal another reader would reject is ever written.
+    """
+    replaced: list[bool] = []
+    clean = _finite(doc, replaced)
+    if replaced and isinstance(clean, dict):
+        clean["non_finite_note"] = NON_FINITE_NOTE
+    atomic_write_bytes(path, (json.dumps(clean, indent=2, allow_nan=False) + "\n").encode())
+
+
+def _finite(value: Any, replaced: list[bool]) -> Any:
+    if isinstance(value, float | np.floating):
+        if math.isfinite(value):
+            return float(value)
+        replaced.append(True)
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v, replaced) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v, replaced) for v in value]
+    return value
 
 
 def save_figure(fig: Figure, path: Path) -> None:
@@ -73,15 +104,19 @@ def save_figure(fig: Figure, path: Path) -> None:
 
 # -- claiming a folder ----------------------------------------------------------------------
 
+def _run_name() -> str:
+    """A new run's folder name: ``<YYYYmmdd-HHMMSS>-<6 hex>``."""
+    return f"{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
 def new_run_dir(root: str | Path = "runs") -> Path:
     """A fresh folder ``root/<YYYYmmdd-HHMMSS>-<6 hex>``, created here and never shared."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for _ in range(100):  # 24 random bits: a clash is already a one-in-millions event
-        path = root / f"{stamp}-{secrets.token_hex(3)}"
+        path = root / _run_name()
         try:
-            path.mkdir()
+            path.mkdir()  # never exist_ok: a folder that exists is someone else's
         except FileExistsError:
             continue
         return path
@@ -94,8 +129,24 @@ def refuse_non_folder(path: Path) -> None:
         raise RunFolderError(f"{path} exists and is not a folder; pass a new folder name")
 
 
+def _entries(folder: Path) -> list[Path]:
+    """What ``folder`` holds, its lock file aside."""
+    return [p for p in folder.iterdir() if p.name != LOCK_FILE]
+
+
 def claim_dir(out: str | Path) -> Path:
-    """``out`` as an empty folder of this run; refuses files, non-empty folders, ''."""
+    """``out`` as an empty folder of this run; refuses files, non-empty folders, ''.
+
+    The emptiness is judged while holding the folder's lock, so of two processes
+    claiming one folder together one gets it and the other a FolderBusyError. The lock
+    is let go on return; ``claimed`` keeps it for the life of a block.
+    """
+    with claimed(out):
+        pass
+    return Path(str(out))
+
+
+def _check_new(out: str | Path) -> Path:
     text = str(out)
     if not text.strip():
         raise RunFolderError("the output folder is an empty name; pass a folder name")
@@ -103,14 +154,8 @@ def claim_dir(out: str | Path) -> Path:
     if out.is_symlink() and not out.exists():
         raise RunFolderError(f"{out} is a dangling symbolic link; pass a folder name")
     refuse_non_folder(out)
-    if out.exists() and any(out.iterdir()):
-        raise RunFolderError(f"{out} already holds files (another run's?); pass a new "
-                             "folder, or resume the run in it")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".xpnet-write-test-{secrets.token_hex(4)}"
-        probe.touch()
-        probe.unlink()
     except OSError as err:
         raise RunFolderError(f"cannot write in {out} ({err.strerror or err}); pass a folder "
                              "you can write") from None
@@ -118,13 +163,44 @@ def claim_dir(out: str | Path) -> Path:
 
 
 @contextlib.contextmanager
+def claimed(out: str | Path | None, root: str | Path = "runs") -> Iterator[Path]:
+    """A new run's folder, this process's alone within the block.
+
+    ``out``: a folder that is new or empty (else RunFolderError); None: a fresh one under
+    ``root``. An error in the block removes the folder if it is left without files.
+    """
+    folder = _check_new(out) if out is not None else new_run_dir(root)
+    with held(folder), removed_if_left_empty(folder):
+        if out is not None and _entries(folder):
+            raise RunFolderError(f"{folder} already holds files (another run's?); pass a "
+                                 "new folder, or resume the run in it")
+        try:
+            probe = folder / f".xpnet-write-test-{secrets.token_hex(4)}"
+            probe.touch()
+            probe.unlink()
+        except OSError as err:
+            raise RunFolderError(f"cannot write in {folder} ({err.strerror or err}); pass a "
+                                 "folder you can write") from None
+        yield folder
+
+
+@contextlib.contextmanager
+def held(folder: str | Path, what: str = "run") -> Iterator[Path]:
+    """Within the block ``folder`` is this process's alone (FolderBusyError if not)."""
+    with folder_lock.hold(folder, what=what):
+        yield Path(folder)
+
+
+@contextlib.contextmanager
 def removed_if_left_empty(folder: Path) -> Iterator[None]:
-    """Within the block, an error removes ``folder`` if it is still empty."""
+    """Within the block, an error removes ``folder`` if it holds nothing but its lock."""
     try:
         yield
     except BaseException:
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and not _entries(folder):
+                (folder / LOCK_FILE).unlink(missing_ok=True)
+                folder.rmdir()
         raise
 
 
@@ -136,9 +212,12 @@ class RunRecord:
 
     config: RunConfig
     started_at: dt.datetime
-    command: list[str] | None
+    command: list[str] | None  # the command that started the run
     data: dict[str, Any]
     environment: dict[str, Any] = field(default_factory=lambda: environment())
+    # each --resume: command, started_at, from_iteration, device; finished_at and
+    # to_iteration once it ended
+    resumes: list[dict[str, Any]] = field(default_factory=list)
 
     def metrics(self, *, status: str | None = None, result: RunResult | None = None,
                 error: str | None = None, wall_time_s: float | None = None) -> dict[str, Any]:
@@ -155,6 +234,11 @@ class RunRecord:
             "environment": self.environment,
             "iter_per_epoch": int(per_epoch) if per_epoch == int(per_epoch) else per_epoch,
         }
+        if self.resumes:
+            doc["resumes"] = [dict(r) for r in self.resumes]
+        verdict = result.verdict if result is not None else None
+        if verdict:
+            doc["verdict"] = verdict
         if error is not None:
             doc["error"] = error
         if wall_time_s is not None:
@@ -264,7 +348,7 @@ def write_run(out: str | Path, result: RunResult) -> dict[str, Any]:
     out = Path(out)
     result.out = out
     write_checkpoint(out, result.config, result.params, result.history,
-                     result.record.started_at)
+                     result.record.started_at, result.record)
     save_params(out / PARAMS, result.params)
     doc = result.record.metrics(result=result)
     save_figure(run_plots.accuracy_figure(doc), out / ACCURACY_PNG)
@@ -284,6 +368,7 @@ def load_net(run_dir: Path, device: Any = None) -> tuple[TwoLayerNet, dict[str, 
         raise RunFolderError(f"{run_dir} holds no {PARAMS} (its {METRICS} says the run is "
                              f"{metrics.get('status')}); finish the run first (xpnet train "
                              f"--resume {run_dir})")
+    check_npz(params)
     return TwoLayerNet.load(params, device=device), metrics
 
 
@@ -295,29 +380,80 @@ def write_eval(run_dir: Path, doc: Mapping[str, Any]) -> None:
 # -- checkpoints --------------------------------------------------------------------------
 
 def write_checkpoint(out: Path, config: RunConfig, params: Mapping[str, np.ndarray],
-                     history: History, started: dt.datetime) -> None:
-    """``out/checkpoint.npz``: what ``run(resume=True)`` needs to continue, bit for bit."""
-    state = {
+                     history: History, started: dt.datetime,
+                     record: RunRecord | None = None) -> None:
+    """``out/checkpoint.npz``: what ``run(resume=True)`` needs to continue, bit for bit.
+
+    With ``record``, also the run's command, resumes and data identity, so a resume can
+    keep the first and check the last.
+    """
+    state: dict[str, Any] = {
         "config": config.to_dict(),
         "started_at": started.isoformat(),
         "history": {k: v for k, v in dataclasses.asdict(history).items()
                     if k != "train_loss_list"},
     }
+    if record is not None:
+        state.update(command=record.command, resumes=record.resumes, data=record.data)
     arrays = {k: params[k] for k in PARAM_NAMES}
+    text = json.dumps(_finite(state, []), allow_nan=False)
     atomic_write(out / CHECKPOINT, lambda f: np.savez(
-        f, format=np.array(CHECKPOINT_FORMAT), state=np.array(json.dumps(state)),
+        f, format=np.array(CHECKPOINT_FORMAT), state=np.array(text),
         train_loss_list=np.asarray(history.train_loss_list, dtype=np.float64), **arrays))
 
 
+CHECKPOINT_MEMBERS = ("format", "state", "train_loss_list", *PARAM_NAMES)
+
+
+def check_npz(path: Path, names: tuple[str, ...] = PARAM_NAMES) -> None:
+    """Refuse, in one line, an ``.npz`` that is damaged, before anything is allocated.
+
+    Every member's CRC is checked, and every ``.npy`` header's claimed size against
+    what its member holds, so a byte-flipped or cut file, or one whose header claims
+    gigabytes, is a RunFolderError, never an allocation or a traceback.
+    """
+    def damaged(why: str) -> RunFolderError:
+        return RunFolderError(f"{path} is damaged ({why}); it cannot be used: restore it "
+                              "from a copy, or train the run again")
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+            if bad is not None:
+                raise damaged(f"member {bad} fails its CRC check")
+            infos = {i.filename: i for i in zf.infolist()}
+            missing = [n for n in names if f"{n}.npy" not in infos]
+            if missing:
+                raise damaged(f"no {', '.join(missing)}")
+            for name, (shape, _, dtype) in npy.headers(zf, names).items():
+                need = math.prod(shape) * dtype.itemsize
+                if dtype.hasobject or need > infos[f"{name}.npy"].file_size:
+                    raise damaged(f"{name} claims {shape} {dtype}, more than its "
+                                  f"{infos[f'{name}.npy'].file_size} bytes hold")
+    except RunFolderError:
+        raise
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} does not exist") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
+            zipfile.LargeZipFile) as err:
+        raise damaged(first_line(err)) from None
+
+
 def read_checkpoint(out: str | Path) -> dict[str, Any]:
-    """The checkpoint in ``out``: ``config``, ``params``, ``history``, ``started_at``."""
+    """The checkpoint in ``out``: ``config``, ``params``, ``history``, ``started_at``,
+    and what later checkpoints add: ``command``, ``resumes``, ``data`` (None if absent).
+
+    Every field of its state is checked against its config; a damaged or edited one is
+    a RunFolderError in one line.
+    """
     path = Path(out) / CHECKPOINT
     if not path.is_file():
-        if Path(out).is_dir() and not any(Path(out).iterdir()):
+        if Path(out).is_dir() and not _entries(Path(out)):
             raise RunFolderError(f"{out} is empty: its run stopped before training began; "
                                  "start it again instead (its settings were never saved)")
         raise RunFolderError(f"{out} holds no {CHECKPOINT}: it is not a run folder that can "
                              "be resumed")
+    check_npz(path, CHECKPOINT_MEMBERS)
     try:
         params = read_params(path)
         with np.load(path, allow_pickle=False) as npz:
@@ -326,11 +462,61 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
             state = json.loads(str(npz["state"]))
             losses = npz["train_loss_list"]
         config = RunConfig.from_dict(state["config"])
-        fields = state["history"]
-        fields["loss_pending"] = tuple(fields["loss_pending"])
-        history = History(train_loss_list=losses.tolist(), **fields)
-    except (KeyError, ValueError, TypeError, OSError) as err:
+        history = _history(state["history"], losses, config)
+        started = dt.datetime.fromisoformat(state["started_at"])
+        extra = {k: state.get(k) for k in ("command", "resumes", "data")}
+        if not isinstance(extra["resumes"] or [], list):
+            raise ValueError("resumes is not a list")
+    except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise RunFolderError(f"{path} is damaged ({first_line(err)}); it cannot be "
                              "resumed") from None
     return {"config": config, "params": params, "history": history,
-            "started_at": state["started_at"]}
+            "started_at": started.isoformat(), **extra,
+            "resumes": list(extra["resumes"] or [])}
+
+
+def _history(fields: dict[str, Any], losses: np.ndarray, config: RunConfig) -> History:
+    """A checkpoint's History, each field checked; ValueError says which is wrong."""
+    def number(name: str, value: Any, *, integer: bool = False) -> Any:
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value):
+            raise ValueError(f"{name} is {value!r}, not {'an integer' if integer else 'a number'}")
+        return value
+
+    expected = {f.name for f in dataclasses.fields(History)} - {"train_loss_list"}
+    if not isinstance(fields, dict) or set(fields) != expected:
+        raise ValueError("its history does not have the fields of a run's")
+    iterations = number("iterations", fields["iterations"], integer=True)
+    if not 0 <= iterations <= config.iters:
+        raise ValueError(f"iterations {iterations} is not within 0..{config.iters} of its run")
+    per_epoch = number("iter_per_epoch", fields["iter_per_epoch"])
+    if per_epoch < 1:
+        raise ValueError(f"iter_per_epoch {per_epoch} is below 1")
+    stride = number("loss_stride", fields["loss_stride"], integer=True)
+    if stride < 1:
+        raise ValueError(f"loss_stride {stride} is below 1")
+    if fields["seed"] != config.seed:
+        raise ValueError(f"its seed {fields['seed']!r} is not its config's {config.seed}")
+    number("wall_time_s", fields["wall_time_s"])
+    pending = fields["loss_pending"]
+    if not (isinstance(pending, list) and len(pending) == 2):
+        raise ValueError(f"loss_pending is {pending!r}")
+    number("loss_pending", pending[0])
+    count = number("loss_pending", pending[1], integer=True)
+    if losses.ndim != 1 or losses.dtype != np.float64:
+        raise ValueError(f"train_loss_list is {losses.dtype} {losses.shape}")
+    if not 0 <= count < stride or losses.size * stride + count != iterations:
+        raise ValueError(f"{losses.size} losses of stride {stride} (+{count}) do not make "
+                         f"its {iterations} iterations")
+    evals = [fields[k] for k in ("train_acc_list", "test_acc_list", "eval_iterations")]
+    if not all(isinstance(v, list) for v in evals) or len({len(v) for v in evals}) != 1:
+        raise ValueError("its accuracy lists differ in length")
+    for name in ("train_acc_list", "test_acc_list"):
+        for v in fields[name]:
+            if not 0 <= number(name, v) <= 1:
+                raise ValueError(f"{name} holds {v!r}, not an accuracy")
+    for v in fields["eval_iterations"]:
+        if not 0 <= number("eval_iterations", v, integer=True) < max(iterations, 1):
+            raise ValueError(f"eval_iterations holds {v!r}, past its {iterations} iterations")
+    return History(train_loss_list=losses.tolist(), **{**fields,
+                                                       "loss_pending": (pending[0], count)})

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 from .. import __version__
-from ..errors import InputError
+from ..errors import InputError, RunFolderError
 from ..inputs import FLOAT_DTYPES, GRAD_METHODS
 from .common import add_data_args, pick_dataset, positive_float, positive_int, seed_int
 
@@ -22,15 +24,20 @@ def register(sub: Any) -> None:
     t = sub.add_parser("train", help="train the TwoLayerNet by mini-batch SGD (the book's ch. 4)",
                        description="Train the book's TwoLayerNet by mini-batch SGD. Ctrl-C "
                                    "stops after the current step and saves a checkpoint; "
-                                   "--resume DIR continues it.")
+                                   "--resume DIR continues it. The run's folder is this "
+                                   "command's alone while it runs.")
     add_data_args(t)
     add_train_args(t)
     t.add_argument("--out", default=None,
                    help="output folder, new or empty (default: a new runs/<time>-<id>)")
     t.add_argument("--resume", type=Path, default=None, metavar="DIR",
-                   help="continue the interrupted run in DIR (its settings are reused)")
+                   help="continue the interrupted run in DIR with its own settings and data "
+                        "(--device may move it to another device: the numbers after the move "
+                        "can then differ in the last digits from a run never moved)")
     t.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                    help="also checkpoint every N iterations (default: at each evaluation)")
+    t.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="one CUDA graph launch per step on CUDA (default: on there)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
@@ -53,59 +60,112 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-init-std", type=positive_float, default=None,
                    help="standard deviation of the initial weights (default: 0.01)")
     p.add_argument("--grad", choices=GRAD_METHODS, default=None,
-                   help="backprop, or numerical (the fused central difference)")
+                   help="backprop, or numerical (the fused central difference) (default: "
+                        "backprop)")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .. import inputs
     from ..backend import parse_device
-    from ..run import load_data, run, stop_on_signals
+    from ..run import absolute
     from ..run_config import RunConfig
-    from ..run_folder import claim_dir, new_run_dir, read_checkpoint, removed_if_left_empty
+    from ..run_folder import claimed, held
 
     given = {k: getattr(args, k) for k in TRAIN_SETTINGS if getattr(args, k) is not None}
     if args.resume is not None:
-        others = [f"--{k.replace('_', '-')}" for k in (*given, "dataset", "data_dir", "device",
-                                                      "out") if getattr(args, k) is not None]
+        others = [f"--{k.replace('_', '-')}" for k in (*given, "dataset", "data_dir", "out")
+                  if getattr(args, k) is not None]
         if others:
             raise InputError(f"--resume continues a run with its own settings; drop "
                              f"{', '.join(others)} (or start a new run with them)")
-        config = read_checkpoint(args.resume)["config"]
-        out = args.resume
+        if not args.resume.is_dir():
+            what = "is not a folder" if args.resume.exists() else "does not exist"
+            raise RunFolderError(f"--resume {args.resume} {what}; pass the folder of an "
+                                 "interrupted run")
+        with held(args.resume):  # at once: a second command on it is refused before any work
+            return _resume(args)
+    device = parse_device(args.device)
+    # The folder before the data and the training: a bad --out costs nothing.
+    with claimed(args.out) as out:
+        given.setdefault("seed", inputs.random_seed())  # printed before training
+        config = RunConfig(dataset=pick_dataset(args), device=str(device),
+                           data_dir=absolute(args.data_dir) if args.data_dir else None,
+                           cuda_graph=args.cuda_graph, **given)
+        return _train(args, config, out, resume=False)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from ..backend import parse_device
+    from ..errors import DeviceError
+    from ..run_folder import read_checkpoint, read_metrics
+
+    out = args.resume
+    checkpoint = read_checkpoint(out)
+    config = checkpoint["config"]
+    done = checkpoint["history"].iterations
+    status = None
+    with contextlib.suppress(RunFolderError):
+        status = read_metrics(out).get("status")
+    if status == "finished" and done == config.iters:
+        print(f"xpnet train: {out} is finished ({done} of {config.iters} iterations): nothing "
+              f"to resume, nothing changed; score it with: xpnet eval {quote(str(out))}")
+        return 0
+    if args.device is not None:
+        config = dataclasses.replace(config, device=str(parse_device(args.device)))
     else:
-        device = parse_device(args.device)
-        # The folder before the data and the training: a bad --out costs nothing.
-        out = claim_dir(args.out) if args.out is not None else new_run_dir()
+        try:
+            parse_device(config.device)
+        except DeviceError as err:
+            raise DeviceError(f"{out} was trained on {config.device}, which cannot be used "
+                              f"here ({err.reason}); continue it on the CPU with: xpnet train "
+                              f"--resume {quote(str(out))} --device cpu", err.reason) from None
+    if args.cuda_graph is not None:
+        config = dataclasses.replace(config, cuda_graph=args.cuda_graph)
+    return _train(args, config, out, resume=True)
+
+
+def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) -> int:
+    from tqdm import tqdm
+
+    from ..dataset.atomic import WriteFaultError
+    from ..run import load_data, run, stop_on_signals
+    from ..run_folder import CHECKPOINT
 
     def on_epoch(i: int, train_acc: float, test_acc: float) -> None:
         tqdm.write("train acc, test acc | " + str(train_acc) + ", " + str(test_acc))
 
-    with removed_if_left_empty(out), stop_on_signals() as received:
-        if args.resume is None:
-            given.setdefault("seed", inputs.random_seed())  # printed before training
-            config = RunConfig(dataset=pick_dataset(args), device=str(device),
-                               data_dir=str(args.data_dir) if args.data_dir else None, **given)
+    again = f"xpnet train --resume {quote(str(out))}"
+    with stop_on_signals() as received:
         data = load_data(config)
         print(f"xpnet {__version__}: TwoLayerNet({data.x_train.shape[1]}, {config.hidden}, 10) "
               f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
               f"test), device {config.device}, {config.dtype}, {config.grad}, lr {config.lr:g}, "
               f"batch {config.batch_size}, seed {config.seed}"
-              + (f", resuming {out}" if args.resume is not None else ""), flush=True)
-        result = run(config, data=data, out=out, resume=args.resume is not None,
-                     progress=False if args.no_progress else None, on_epoch=on_epoch,
-                     stop=lambda: received() is not None,
-                     checkpoint_every=args.checkpoint_every, command=["xpnet", *sys.argv[1:]])
+              + (f", resuming {out}" if resume else ""), flush=True)
+        try:
+            result = run(config, data=data, out=out, resume=resume,
+                         progress=False if args.no_progress else None, on_epoch=on_epoch,
+                         stop=lambda: received() is not None,
+                         checkpoint_every=args.checkpoint_every,
+                         command=["xpnet", *sys.argv[1:]])
+        except WriteFaultError as err:
+            if not (out / CHECKPOINT).is_file():
+                raise
+            raise RunFolderError(f"{err}; the run is marked failed and keeps its last "
+                                 f"checkpoint: once fixed, continue with: {again}") from None
     h = result.history
     if result.status == "interrupted":
         signum = received() or signal.SIGINT
         print(f"xpnet train: stopped by {signal.Signals(signum).name} at iteration "
               f"{h.iterations} of {config.iters} (test accuracy {result.final_test_acc:.4f}); "
-              f"continue with: xpnet train --resume {out}", file=sys.stderr)
+              f"continue with: {again}", file=sys.stderr)
         return 128 + signum
     print(f"done in {h.wall_time_s:.2f} s: after {config.iters} iterations train accuracy "
           f"{result.final_train_acc:.4f}, test accuracy {result.final_test_acc:.4f} "
           f"(seed {result.config.seed}); wrote {out}/metrics.json, accuracy.png, loss.png, "
           "params.npz, checkpoint.npz")
+    if result.verdict:
+        print(f"xpnet train: {result.verdict}")
     return 0
