@@ -13,9 +13,11 @@ folder has them all, the missing files are downloaded into the first of 1-3, MD5
 A ``data_dir`` given is where the files are or go: when it lacks them they are
 downloaded into it (a folder that does not exist is created for that, and removed again
 if nothing came), even if a copy lies in 2-4. Only when that download cannot happen
-(downloading is off, or no mirror answers) is a copy in 2-4 read, with a
-DataElsewhereWarning naming the files read; with none there, the error says first that
-``data_dir`` does not exist, when it does not.
+(downloading is off, no mirror answers, the folder cannot be made or written) is a copy
+in 2-4 read, with a DataElsewhereWarning naming the files read; with none there, the
+error says first that ``data_dir`` does not exist, when it does not. (So ``load_mnist``
+never returns another dataset: Fashion-MNIST's folders are not MNIST's.)
+
 Files are recognised by their MD5s (see ``verify``): another dataset's files are refused,
 unknown ones load with an UnverifiedDataWarning. The parsed arrays are cached in the user
 cache folder only (see ``cache``); nothing is ever written into a folder the files were
