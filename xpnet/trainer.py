@@ -418,8 +418,12 @@ class _DeviceStep:
             self.stream.begin_capture()
             try:
                 self.step()
-            finally:
-                self.graph = self.stream.end_capture()
+            except BaseException:
+                # close the capture, and say what broke it (not that it was voided)
+                with contextlib.suppress(Exception):
+                    self.stream.end_capture()
+                raise
+            self.graph = self.stream.end_capture()
             self.graph.launch(self.stream)
         else:
             self.step()
