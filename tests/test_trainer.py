@@ -233,3 +233,50 @@ def test_gpu_training_follows_the_cpu(rng, grad) -> None:
     np.testing.assert_allclose(runs["cuda"].train_loss_list, runs["cpu"].train_loss_list,
                                rtol=1e-7)
     assert runs["cuda"].test_acc_list == runs["cpu"].test_acc_list
+
+
+@pytest.mark.parametrize("train_size", [1, 2, 7, 60])
+def test_batch_indices_reach_every_sample_and_nothing_else(train_size) -> None:
+    """Every index 0..N-1 can be drawn (an off-by-one never reaches N - 1), none past it."""
+    drawn = np.concatenate([trainer.batch_indices(s, c, 50, train_size).ravel()
+                            for s in (0, 1) for c in (0, 1)])
+    assert drawn.min() == 0 and drawn.max() == train_size - 1
+    assert np.unique(drawn).size == train_size
+
+
+def test_batch_indices_of_different_seeds_and_chunks_are_independent() -> None:
+    """Chunk c + 1 of seed s is not chunk c of seed s + 1 (nor any other pair)."""
+    chunks = {(s, c): trainer.batch_indices(s, c, 100, 60000)[:50].tobytes()
+              for s in range(4) for c in range(4)}
+    assert len(set(chunks.values())) == len(chunks)
+    first = trainer.batch_indices(3, 0, 100, 60000)
+    again = trainer.batch_indices(3, 0, 100, 60000)
+    np.testing.assert_array_equal(first, again)  # and each one redrawn the same
+
+
+def test_progress_into_a_file_is_a_log_and_epoch_prints_get_their_own_line(
+        rng, tmp_path, monkeypatch) -> None:
+    """train(progress=True) into a file wrote an update every 0.1 s, and a print from
+    on_epoch landed on the bar's line (issue 19)."""
+    import time
+
+    x, t = blobs(rng, 1000)
+    log = (tmp_path / "log.txt").open("w")
+    monkeypatch.setattr(sys, "stderr", log)
+    monkeypatch.setattr(sys, "stdout", log)
+    train(TwoLayerNet(8, 4, 3, seed=0), x, t, x[:10], t[:10], iters_num=150, batch_size=5,
+          seed=1, progress=True, stop=lambda: time.sleep(0.01) or False,
+          on_epoch=lambda i, a, b: print(f"epoch {i} | {a}, {b}"))
+    log.close()
+    text = (tmp_path / "log.txt").read_text()
+    assert text.count("/150 [") <= 3, text  # the first draw, the redraw after a print, the end
+    epoch_lines = [line for line in text.split("\n") if "epoch 0 |" in line]
+    assert len(epoch_lines) == 1 and epoch_lines[0].split("\r")[-1].startswith("epoch 0 |")
+
+
+@pytest.mark.parametrize("x", [np.array([[1, "a", 3]], dtype=object), [[1.0, 2.0, 3.0], [4.0]]])
+def test_x_that_is_not_an_array_of_numbers_is_one_input_error(x) -> None:
+    with pytest.raises(InputError, match=r"^x_train (has dtype object: pass numbers|is not an "
+                       r"array of numbers)"):
+        train(TwoLayerNet(3, 2, 2, seed=0), x, [0] * len(x), np.zeros((1, 3)), [0],
+              iters_num=1, batch_size=1, seed=0)
