@@ -139,3 +139,13 @@ def test_an_unknown_method_is_refused_in_one_line(rng) -> None:
     net = MultiLayerNet(6, [4], 3)
     with pytest.raises(InputError, match="method must be one of fused, generic, got 'loop'"):
         net.numerical_gradient(rng.random((2, 6)), np.array([0, 1]), method="loop")
+
+
+def test_strided_batches_and_labels_give_the_same_numbers(rng) -> None:
+    np.random.seed(10)
+    net = MultiLayerNet(8, [5], 3, "sigmoid", "xavier", 0.1)
+    x, labels = sparse_batch(rng, 8, 8, 3)
+    expected = net.numerical_gradient(x[::2].copy(), labels[::2].copy())
+    assert largest_gap(net.numerical_gradient(x[::2], labels[::2]), expected) == 0.0
+    assert largest_gap(net.numerical_gradient(np.asfortranarray(x[::2]), labels[::2]),
+                       expected) == 0.0

@@ -12,13 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import numpy as np
-
 import xpnet.fused as fused
 from xpnet.backend import get_array_module
 from xpnet.inputs import choice
 from xpnet.inputs import labels as class_indices
-from xpnet.kernels import mlp_numerical_gradient as mlp
 
 from .gradient import numerical_gradient
 
@@ -31,30 +28,10 @@ def loop(loss: Callable[[], Any], params: dict[str, Any], keys: Iterable[str]) -
 METHODS = ("fused", "generic")  # as xpnet.TwoLayerNet names them: generic is the book's loop
 
 
-def fuses(method: str, x: Any, *, modelled: bool = True) -> bool:
-    """Whether the kernel computes the gradient check: ``method`` (checked) is ``"fused"``,
-    the kernel models the net (``modelled``), and it runs on ``x``'s device."""
-    return (choice("method", method, METHODS) == "fused" and modelled
-            and kernel_for(x) is not None)
-
-
-def kernel_for(x: Any) -> Callable[..., Any] | None:
-    """The fused MLP gradient for ``x``'s device, or None where only the loop runs there.
-
-    ``xpnet.fused.mlp_numerical_gradient`` (NumPy and CuPy) once it exists; until then the
-    CPU kernel for NumPy arrays, and the book's loop on CUDA.
-    """
-    dispatch = getattr(fused, "mlp_numerical_gradient", None)
-    if dispatch is not None:
-        return dispatch
-    if get_array_module(x) is not np:
-        return None
-
-    def cpu(*args: Any, **kwargs: Any) -> Any:
-        fused.quiet_blas()  # as fused does for its CPU kernels: BLAS threads spin otherwise
-        return mlp.mlp_numerical_gradient(*args, **kwargs)
-
-    return cpu
+def fuses(method: str, *, modelled: bool = True) -> bool:
+    """Whether the kernel computes the gradient check: ``method`` (checked) is ``"fused"``
+    and the kernel models the net (``modelled``)."""
+    return choice("method", method, METHODS) == "fused" and modelled
 
 
 def fully_connected(params: dict[str, Any], layers: int, x: Any, t: Any, *, activation: str,
@@ -64,14 +41,16 @@ def fully_connected(params: dict[str, Any], layers: int, x: Any, t: Any, *, acti
     ``params`` and ``x`` on one device (x (N, ...) is flattened to (N, D) as the first
     affine layer does); ``t`` labels (N,) or one-hot (N, C) on that device, turned into
     indices by the one label rule (``xpnet.inputs.labels``: anything else is refused in
-    one line). Only where ``kernel_for(x)`` is not None. Gradients come back on the
-    device, in each parameter's dtype.
+    one line). Through ``xpnet.fused``: the CPU kernel for NumPy, the CUDA kernel on
+    the current stream for CuPy. Gradients come back on the device, in each parameter's
+    dtype.
     """
     weights = [params[f"W{idx}"] for idx in range(1, layers + 1)]
     biases = [params[f"b{idx}"] for idx in range(1, layers + 1)]
-    x = x.reshape(x.shape[0], -1)
-    labels = class_indices(t, x.shape[0], weights[-1].shape[1])
-    grad_w, grad_b = kernel_for(x)(
+    xp = get_array_module(x)
+    x = xp.ascontiguousarray(x.reshape(x.shape[0], -1))  # the CUDA kernel reads rows whole
+    labels = xp.ascontiguousarray(class_indices(t, x.shape[0], weights[-1].shape[1]))
+    grad_w, grad_b = fused.mlp_numerical_gradient(
         weights, biases, x, labels, activation=activation,
         weight_decay_lambda=float(weight_decay_lambda))
     grads = {}

@@ -104,7 +104,7 @@ class MultiLayerNet(_net.OnDevice):
         """
         x, t = self._here(x), self._here(t)
         layers = self.hidden_layer_num + 1
-        if _gradient_check.fuses(method, x):
+        if _gradient_check.fuses(method):
             return _gradient_check.fully_connected(
                 self.params, layers, x, t, activation=self.activation,
                 weight_decay_lambda=self.weight_decay_lambda)

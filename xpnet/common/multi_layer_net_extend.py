@@ -105,7 +105,7 @@ class MultiLayerNetExtend(_net.OnDevice):
         x, t = self._here(x), self._here(t)
         layers = self.hidden_layer_num + 1
         plain = not (self.use_dropout or self.use_batchnorm)
-        if _gradient_check.fuses(method, x, modelled=plain):
+        if _gradient_check.fuses(method, modelled=plain):
             return _gradient_check.fully_connected(
                 self.params, layers, x, t, activation=self.activation,
                 weight_decay_lambda=self.weight_decay_lambda)

@@ -67,7 +67,7 @@ class TwoLayerNet(_net.OnDevice):
         loop's numbers within 1e-9, many times faster. ``method="generic"`` runs the loop.
         """
         x, t = self._here(x), self._here(t)
-        if _gradient_check.fuses(method, x):
+        if _gradient_check.fuses(method):
             return _gradient_check.fully_connected(self.params, 2, x, t, activation="relu",
                                                    weight_decay_lambda=0.0)
         return _gradient_check.loop(lambda: self.loss(x, t), self.params, PARAM_NAMES)
