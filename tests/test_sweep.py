@@ -24,11 +24,11 @@ import pytest
 from support import FASHION_DIR, require_fashion_mnist
 
 from xpnet import cli
-from xpnet.run import load_data, run
+from xpnet.run import load_data, provenance, run
 from xpnet.run_config import RunConfig
-from xpnet.sweep import one_core, sweep, trial_device
+from xpnet.sweep import one_core, sweep, trial_device, trial_keys
 from xpnet.sweep_report import COLUMNS
-from xpnet.sweep_spec import parse, trial_key, trials
+from xpnet.sweep_spec import parse, trials
 from xpnet.trainer import DivergenceError
 
 # 2 learning rates x 2 sizes, short; lr 1e308 overflows to a NaN loss within 3 steps
@@ -44,6 +44,12 @@ def grid_configs() -> list[RunConfig]:
     return trials(base, specs, None, sweep_seed=0)
 
 
+def grid_keys() -> list[str]:
+    """The trials' keys: their settings and the content identity of the real files."""
+    data = load_data(RunConfig(dataset="fashion-mnist", data_dir=str(FASHION_DIR)))
+    return trial_keys(grid_configs(), provenance(data))
+
+
 @pytest.fixture(scope="module")
 def data():
     require_fashion_mnist()
@@ -54,12 +60,12 @@ def data():
 def reference(data):
     """{trial key: RunResult, or the one-line error of a diverged trial}, one at a time."""
     expected = {}
-    for config in grid_configs():
+    for key, config in zip(grid_keys(), grid_configs(), strict=True):
         with one_core(), np.errstate(over="ignore", invalid="ignore"):  # lr 1e308 overflows
             try:
-                expected[trial_key(config)] = run(config, data=data)
+                expected[key] = run(config, data=data)
             except DivergenceError as err:
-                expected[trial_key(config)] = " ".join(str(err).split())
+                expected[key] = " ".join(str(err).split())
     assert sum(isinstance(v, str) for v in expected.values()) == 2  # the 1e308 ones
     return expected
 
@@ -76,7 +82,7 @@ def local_client():
 
 def assert_like_reference(out: Path, reference: dict) -> None:
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [r["trial"] for r in rows] == [trial_key(c) for c in grid_configs()]
+    assert [r["trial"] for r in rows] == grid_keys()
     assert list(rows[0]) == list(COLUMNS)
     for row in rows:
         expected = reference[row["trial"]]
@@ -123,9 +129,9 @@ def test_local_cluster_equals_a_sequential_loop_and_reruns_only_what_is_missing(
     sweep(grid_configs(), out=out, client=None)
     assert {p: p.read_bytes() for p in (out / "trials").glob("*/*")} == before
     # A trial lost (its folder half-written, say) runs again, alone.
-    lost = trial_key(grid_configs()[1])
+    lost = grid_keys()[1]
     (out / "trials" / lost / "metrics.json").unlink()
-    kept = out / "trials" / trial_key(grid_configs()[0]) / "metrics.json"
+    kept = out / "trials" / grid_keys()[0] / "metrics.json"
     kept_bytes = kept.read_bytes()
     sweep(grid_configs(), out=out, client=local_client, data=data)
     assert kept.read_bytes() == kept_bytes
@@ -183,7 +189,7 @@ def free_port() -> int:
     (["--seed", "5-2"], "the range '5-2' is empty"),
     (["--lr", "log:1e-4"], "is not a distribution"),
     (["--lr", "log:1e-4:1"], "needs --trials"),
-    (["--seed", "0-10000", "--dry-run"], "10,001 trials, more than 10,000; pass --yes"),
+    (["--seed", "0-10000"], "10,001 trials, more than 10,000; pass --yes"),
     (["--scheduler", "tcp://127.0.0.1:{port}"], "cannot reach the Dask scheduler"),
     (["--scheduler", "tcp://127.0.0.1:{port}", "--workers", "2"], "--workers sizes the local"),
     (["--scheduler", "tcp://127.0.0.1:{port}", "--device", "auto"], "--device auto could mean"),
@@ -229,6 +235,14 @@ def test_dry_run_prints_the_trials_and_writes_nothing(tmp_path):
     assert lines[0].split() == ["trial", "lr", "hidden", "seed"]
     assert lines[1].split()[1:] == ["0.1", "20", "0"]
     assert lines[-1] == "8 trials"
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_dry_run_of_many_trials_needs_no_yes(tmp_path):
+    status, stdout, stderr = run_cli(*DATA, "--seed", "0-19999", "--iters", "10", "--dry-run",
+                                     "--out", str(tmp_path / "sweep"))
+    assert (status, stderr) == (0, "")
+    assert stdout.splitlines()[-1] == "20000 trials"
     assert not (tmp_path / "sweep").exists()
 
 

@@ -146,3 +146,11 @@ def test_trial_key_is_a_stable_hash_of_the_settings_that_decide_the_numbers():
     keys = {trial_key(RunConfig(**{**config.to_dict(), k: v}))
             for k, v in [("lr", 0.2), ("seed", 1), ("dtype", "float32"), ("iters", 2001)]}
     assert len(keys) == 4 and trial_key(config) not in keys
+
+
+def test_the_same_settings_on_other_data_are_another_trial():
+    config = RunConfig(dataset="fashion-mnist", lr=0.1, hidden=50, seed=0, iters=2000)
+    a, b = trial_key(config, "0123456789abcdef"), trial_key(config, "fedcba9876543210")
+    assert len({a, b, trial_key(config)}) == 3
+    moved = RunConfig(**{**config.to_dict(), "data_dir": "/elsewhere"})
+    assert trial_key(moved, "0123456789abcdef") == a  # same content, other folder: same

@@ -10,15 +10,20 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from . import __version__, run_plots
 from .dataset.atomic import atomic_write_bytes
-from .errors import RunFolderError
+from .dataset.specs import SPECS
+from .errors import RunFolderError, first_line
+from .folder_lock import LOCK_FILE
 from .run_config import RunConfig
 from .run_folder import (
     RunRecord,
@@ -32,6 +37,8 @@ from .run_folder import (
 from .sweep_spec import SETTINGS, trial_key
 
 TRIALS_DIR = "trials"
+SWEEP_JSON = "sweep.json"
+SCHEMA_VERSION = 1
 DONE = ("finished", "failed")  # outcomes that depend only on the settings: never rerun
 CONFIG_COLUMNS = ("dataset", "device", "dtype", "grad", "lr", "hidden", "batch_size", "iters",
                   "weight_init_std", "seed")
@@ -40,27 +47,72 @@ COLUMNS = ("trial", "status", *CONFIG_COLUMNS, "final_test_acc", "best_test_acc"
 LOG_AXIS = ("lr", "weight_init_std")
 
 
-def finished_trials(out: str | Path) -> dict[str, dict[str, Any]]:
-    """{trial key: metrics} of the trials done in the sweep folder ``out`` ({} if new).
+def read_sweep(out: str | Path) -> dict[str, Any] | None:
+    """``out/sweep.json``, checked; None for a folder that is new, or empty but for its lock.
 
-    Raises RunFolderError if ``out`` is a file, or a folder holding something else.
+    Raises RunFolderError for a file, a folder holding something else, or a damaged
+    sweep.json.
     """
     out = Path(out)
     refuse_non_folder(out)
-    if not out.exists():
-        return {}
-    if any(out.iterdir()) and not (out / "sweep.json").is_file():
-        raise RunFolderError(f"{out} holds files but no sweep.json, so it is not a sweep's folder; "
-                         "pass a new folder, or the --out of the sweep to continue")
+    path = out / SWEEP_JSON
+    if not out.exists() or (not path.exists()
+                            and all(p.name == LOCK_FILE for p in out.iterdir())):
+        return None
+    if not path.is_file():
+        raise RunFolderError(f"{out} holds files but no {SWEEP_JSON}, so it is not a sweep's "
+                             "folder; pass a new folder, or the --out of the sweep to continue")
+    try:
+        doc = json.loads(path.read_text())
+        keys = [t["trial"] for t in doc["trials"]]
+        ok = doc["schema_version"] == SCHEMA_VERSION and all(isinstance(k, str) for k in keys)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise RunFolderError(f"{path} is damaged ({first_line(err)}); pass a new "
+                             "folder") from None
+    if not ok:
+        raise RunFolderError(f"{path} is not a {SWEEP_JSON} of schema version {SCHEMA_VERSION}; "
+                             "pass a new folder")
+    return doc
+
+
+def finished_trials(out: str | Path, trials: Mapping[str, Any],
+                    data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{trial key: metrics} of the trials (``{key: RunConfig}``) done in the folder ``out``.
+
+    Done: a trial folder whose metrics.json is readable, says ``finished`` (with its
+    results) or ``failed`` (with its error), and names this trial's settings and ``data``
+    (``run.provenance``). Anything else (missing, damaged, hand-edited) is not done: the
+    trial runs again.
+    """
     done = {}
-    for path in sorted((out / TRIALS_DIR).glob("*/metrics.json")):
+    for key, config in trials.items():
+        folder = Path(out) / TRIALS_DIR / key
         try:
-            doc = read_metrics(path.parent)
+            doc = read_metrics(folder)
         except RunFolderError:
-            continue  # unreadable: the trial runs again
-        if doc.get("status") in DONE:
-            done[path.parent.name] = doc
+            continue
+        if _complete(doc, config, data):
+            done[key] = doc
     return done
+
+
+def _complete(doc: Mapping[str, Any], config: Any, data: Mapping[str, Any]) -> bool:
+    """Whether a trial's metrics are those of ``config`` on ``data``, done, and usable."""
+    try:
+        same = (trial_key(RunConfig.from_dict(doc["config"])) == trial_key(config)
+                and doc["data"]["identity"] == data.get("identity"))
+        if not same:
+            return False
+        if doc["status"] == "failed":
+            return isinstance(doc["error"], str)
+        if doc["status"] != "finished":
+            return False
+        numbers = [doc["final_test_acc"], doc["final_train_acc"], doc["wall_time_s"],
+                   *run_plots.accuracy_points(doc)[2]]
+        return all(isinstance(x, int | float) and not isinstance(x, bool)
+                   and math.isfinite(x) for x in numbers)
+    except (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, AttributeError):
+        return False
 
 
 def write_trial(folder: Path, outcome: Mapping[str, Any], data_info: Mapping[str, Any],
@@ -86,11 +138,14 @@ def write_trial(folder: Path, outcome: Mapping[str, Any], data_info: Mapping[str
     return write_run(folder, result)
 
 
-def rows(configs: Sequence[Any], docs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One row per trial: its key, config, status (``pending`` until done) and results."""
+def rows(configs: Sequence[Any], keys: Sequence[str],
+         docs: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per trial: its key, config, status (``pending`` until done) and results.
+
+    ``keys``: the trials' keys (``trial_key`` with the data's identity), as ``configs``.
+    """
     table = []
-    for config in configs:
-        key = trial_key(config)
+    for config, key in zip(configs, keys, strict=True):
         doc = docs.get(key, {})
         table.append({
             "trial": key, "config": config, "status": doc.get("status", "pending"),
@@ -116,23 +171,25 @@ def write_results(out: Path, table: Sequence[Mapping[str, Any]]) -> None:
 
 def write_sweep_json(out: Path, table: Sequence[Mapping[str, Any]], *, status: str,
                      command: list[str] | None, engine: Mapping[str, Any],
-                     swept: Sequence[str]) -> None:
-    """``out/sweep.json``: the command, the engine, the trial list and where each stands."""
+                     swept: Sequence[str], data: Mapping[str, Any]) -> None:
+    """``out/sweep.json``: the command, the engine, the data (``run.provenance``), the
+    trial list and where each stands."""
     counts = {s: sum(r["status"] == s for r in table) for s in ("finished", "failed", "error",
                                                                  "pending")}
     doc = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "status": status,
         "xpnet_version": __version__,
         "updated_at": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": command,
         "engine": dict(engine),
         "swept": list(swept),
+        "data": dict(data),
         "counts": {"trials": len(table), **counts},
         "trials": [{"trial": r["trial"], "folder": f"{TRIALS_DIR}/{r['trial']}",
                     "status": r["status"], "config": r["config"].to_dict()} for r in table],
     }
-    write_json(out / "sweep.json", doc)
+    write_json(out / SWEEP_JSON, doc)
 
 
 def label(config: Any, swept: Sequence[str]) -> str:
@@ -167,50 +224,75 @@ def _num(value: float | None, fmt: str = "{:.4f}") -> str:
 
 
 LINESTYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def plot_accuracy(path: Path, table_rows: Sequence[Mapping[str, Any]],
                   docs: Mapping[str, Mapping[str, Any]], swept: Sequence[str]) -> None:
+    """``accuracy_figure`` saved at ``path``."""
+    save_figure(accuracy_figure(table_rows, docs, swept), path)
+
+
+def accuracy_figure(table_rows: Sequence[Mapping[str, Any]],
+                    docs: Mapping[str, Mapping[str, Any]], swept: Sequence[str]) -> Figure:
     """Test accuracy per epoch of every finished trial, in one figure.
 
-    The colour follows the first swept setting (dark to light as it grows), the line
-    style the second, so a grid reads at a glance; the legend names every trial.
+    The colour follows the first swept setting other than the seed (dark to light as it
+    grows), the line style the second, the marker the seed, so a grid reads at a glance
+    and trials that differ only by seed stay apart; the legend names every trial.
     """
     from matplotlib import colormaps
-    from matplotlib.figure import Figure
 
     done = [r for r in table_rows if r["status"] == "finished"]
-    names = list(swept) or ["seed"]
-    first = sorted({getattr(r["config"], names[0]) for r in done})
+    names = [k for k in swept if k != "seed"]
+    first = sorted({getattr(r["config"], names[0]) for r in done}) if names else []
     second = sorted({getattr(r["config"], names[1]) for r in done}) if len(names) > 1 else []
+    seeds = sorted({r["config"].seed for r in done})
     colours = colormaps["viridis"]
     fig = Figure(figsize=(8, 5))
     ax = fig.add_subplot()
     for r in done:
+        config = r["config"]
         epochs, _, accs = run_plots.accuracy_points(docs[r["trial"]])
-        shade = first.index(getattr(r["config"], names[0])) / max(len(first) - 1, 1)
-        style = (LINESTYLES[second.index(getattr(r["config"], names[1])) % len(LINESTYLES)]
+        shade = (first.index(getattr(config, names[0])) / max(len(first) - 1, 1)
+                 if first else 0.0)
+        style = (LINESTYLES[second.index(getattr(config, names[1])) % len(LINESTYLES)]
                  if second else "-")
-        ax.plot(epochs, accs, marker="o", markersize=2, linewidth=1.2, linestyle=style,
-                color=colours(0.9 * shade), label=label(r["config"], swept))
+        marker = MARKERS[seeds.index(config.seed) % len(MARKERS)]
+        ax.plot(epochs, accs, marker=marker, markersize=2 if len(seeds) == 1 else 4,
+                linewidth=1.2, linestyle=style, color=colours(0.9 * shade),
+                label=label(config, swept))
     ax.set_xlabel("epochs")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.0)
-    ax.set_title(f"test accuracy per epoch, {len(done)} of {len(table_rows)} trials")
+    ax.set_title(f"test accuracy per epoch, {len(done)} of {len(table_rows)} trials\n"
+                 f"{what_data(table_rows)}", fontsize=10)
     if 0 < len(done) <= 24:
         ax.legend(loc="lower right", fontsize=7, ncol=2 if len(done) > 8 else 1)
-    save_figure(fig, path)
+    return fig
+
+
+def what_data(table_rows: Sequence[Mapping[str, Any]]) -> str:
+    """The data set(s) and iterations of the trials, e.g. ``Fashion-MNIST, 2,000 iterations``."""
+    configs = [r["config"] for r in table_rows]
+    names = ", ".join(SPECS[d].title for d in sorted({c.dataset for c in configs}))
+    iters = sorted({c.iters for c in configs})
+    span = f"{iters[0]:,}" if len(iters) == 1 else f"{iters[0]:,} to {iters[-1]:,}"
+    return f"{names}, {span} iterations"
 
 
 def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
                     swept: Sequence[str]) -> None:
+    """``by_setting_figure`` saved at ``path``."""
+    save_figure(by_setting_figure(table_rows, swept), path)
+
+
+def by_setting_figure(table_rows: Sequence[Mapping[str, Any]], swept: Sequence[str]) -> Figure:
     """Final test accuracy against each swept setting (lr on a log axis).
 
     Each trial is a point, failed ones a red x at 0; for a setting of a few values the
     mean of the finished trials at each value is joined by a line.
     """
-    from matplotlib.figure import Figure
-
     names = list(swept) or ["seed"]
     columns = min(len(names), 3)
     rows_n = -(-len(names) // columns)
@@ -245,5 +327,6 @@ def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
         ax.set_ylabel("final test accuracy")
         ax.set_ylim(-0.03, 1.0)
     fig.suptitle(f"final test accuracy by setting: {int(finished.sum())} finished, "
-                 f"{int(failed.sum())} failed of {len(table_rows)} trials")
-    save_figure(fig, path)
+                 f"{int(failed.sum())} failed of {len(table_rows)} trials\n"
+                 f"{what_data(table_rows)}", fontsize=10)
+    return fig

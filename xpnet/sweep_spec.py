@@ -41,6 +41,7 @@ SETTINGS: dict[str, Any] = {
     "grad": GRAD_METHODS,
 }
 DISTRIBUTIONS = ("log", "uniform", "int")
+NOT_IN_KEY = ("data_dir", "cuda_graph")  # RunConfig fields that do not change the numbers
 HARD_LIMIT = 1_000_000  # trials, even with --yes: a longer list would not fit in memory
 
 
@@ -207,12 +208,17 @@ def default_seed(sweep_seed: int) -> int:
     return int(np.random.SeedSequence(sweep_seed).generate_state(1)[0] >> 1)
 
 
-def trial_key(config: Any) -> str:
+def trial_key(config: Any, data: str | None = None) -> str:
     """12 hex digits of SHA-256 over the settings that decide a trial's numbers.
 
-    ``data_dir`` is left out: the same data read from another folder is the same trial.
+    ``data``: the content identity of the data set it trains on (``run.provenance``'s
+    ``identity``); the same settings on other data are another trial. Left out: where
+    the data was read from (``data_dir``: the same data read from another folder is the
+    same trial) and how the steps are launched (``cuda_graph``: the same numbers).
     """
-    settings = {k: v for k, v in config.to_dict().items() if k != "data_dir"}
+    settings = {k: v for k, v in config.to_dict().items() if k not in NOT_IN_KEY}
+    if data is not None:
+        settings["data"] = data
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

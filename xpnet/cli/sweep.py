@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import shlex
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +69,15 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
-def _plan(args: argparse.Namespace, scheduler: str | None) -> list[Any]:
-    """The trials the options ask for; everything that can be refused is refused here."""
+def _plan(args: argparse.Namespace, scheduler: str | None) -> tuple[list[Any], str]:
+    """(the trials the options ask for, the dataset note to print when the sweep starts).
+
+    Everything that can be refused before a trial runs is refused here, in one line: the
+    note on the default dataset is held back, so that a mistake prints only the error.
+    """
     from .. import sweep_spec
-    from ..sweep import MAX_TRIALS, SweepError, trial_device
+    from ..run import absolute
+    from ..sweep import SweepError, trial_device
 
     options = {name: sweep_spec.parse(name, getattr(args, name))
                for name in sweep_spec.SETTINGS if getattr(args, name) is not None}
@@ -79,59 +86,127 @@ def _plan(args: argparse.Namespace, scheduler: str | None) -> list[Any]:
     if total > sweep_spec.HARD_LIMIT:
         raise SweepError(f"this sweep has {total:,} trials, more than "
                          f"{sweep_spec.HARD_LIMIT:,}; sweep fewer values")
-    if total > MAX_TRIALS and not args.yes:
-        raise SweepError(f"this sweep has {total:,} trials, more than {MAX_TRIALS:,}; "
-                         "pass --yes to run them all")
     if scheduler and args.workers is not None:
         raise SweepError("--workers sizes the local cluster; with --scheduler the "
                          "cluster's own workers run the trials")
-    base = {"dataset": pick_dataset(args), "device": trial_device(args.device, scheduler),
-            "data_dir": str(args.data_dir) if args.data_dir else None}
-    return sweep_spec.trials(base, options, args.trials, args.sweep_seed)
+    held = io.StringIO()
+    with contextlib.redirect_stderr(held):
+        dataset = pick_dataset(args)
+    base = {"dataset": dataset, "device": trial_device(args.device, scheduler),
+            "data_dir": absolute(args.data_dir) if args.data_dir else None}
+    return sweep_spec.trials(base, options, args.trials, args.sweep_seed), held.getvalue()
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .. import sweep_report as sr
-    from ..run import load_data, stop_on_signals
+    from ..run import load_data, provenance
     from ..run_folder import new_run_dir
-    from ..sweep import SCHEDULER_ENV, connect, describe, sweep
-    from ..sweep_spec import swept_of, trial_key
+    from ..sweep import MAX_TRIALS, SCHEDULER_ENV, SweepError, trial_keys
+    from ..sweep_spec import swept_of
 
     scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
-    configs = _plan(args, scheduler)
-    swept = swept_of(configs)
-    if args.dry_run:
-        print(sr.table(sr.rows(configs, {}), swept or ["seed"]))
+    configs, dataset_note = _plan(args, scheduler)
+    if not args.dry_run and len(configs) > MAX_TRIALS and not args.yes:
+        raise SweepError(f"this sweep has {len(configs):,} trials, more than {MAX_TRIALS:,}; "
+                         "pass --yes to run them all (or --dry-run to list them)")
+    data = load_data(configs[0])  # before the signal handlers: a Ctrl-C here just ends it
+    if args.dry_run:  # runs nothing, so no --yes
+        sys.stderr.write(dataset_note)
+        keys = trial_keys(configs, provenance(data))
+        print(sr.table(sr.rows(configs, keys, {}), swept_of(configs) or ["seed"]))
         print(f"{len(configs)} trials")
         return 0
-    finished = sr.finished_trials(args.out) if args.out is not None else {}
-    todo = [c for c in configs if trial_key(c) not in finished]
+    out = args.out if args.out is not None else new_run_dir("sweeps")
     command = ["xpnet", *sys.argv[1:]] if sys.argv[1:2] == ["sweep"] else None
-    with contextlib.ExitStack() as stack:
-        client = data = None
+    with _signals_as_a_flag() as received:
+        table = _run(args, scheduler, configs, data, out, command, dataset_note, received)
+    signum = received()
+    if signum is None and table is not None:
+        _print_best(table, swept_of(configs), args.top, out)
+        return 0
+    again = shlex.join(command or ["xpnet", "sweep", "..."])
+    if args.out is None:
+        again += f" --out {shlex.quote(str(out))}"
+    print(f"xpnet sweep: interrupted; the finished trials are kept in {out}. "
+          f"Continue with: {again}", file=sys.stderr)
+    return 128 + (signum or signal.SIGINT)
+
+
+@contextlib.contextmanager
+def _signals_as_a_flag() -> Iterator[Callable[[], int | None]]:
+    """Within the block SIGINT and SIGTERM only set a flag; yields its reader (the first
+    signal's number, or None).
+
+    Unlike ``run.stop_on_signals``, a second signal does not raise: every step of a sweep
+    is bounded (the waits poll, the connection has a deadline, the close kills what is
+    still running), and an exception landing in its last writes or in Dask's close
+    would leave a half-closed cluster. If a signal came, the handlers stay to the end of
+    the process, so that a SIGTERM during the exit cannot kill it as it ends with 143.
+    """
+    received: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _: received.append(signum))
+                for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: received[0] if received else None
+    finally:
+        if not received:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _run(args: argparse.Namespace, scheduler: str | None, configs: list[Any], data: Any,
+         out: Path, command: list[str] | None, dataset_note: str,
+         asked: Callable[[], int | None]) -> list[dict[str, Any]] | None:
+    """The sweep, from claiming ``out`` to closing the cluster: its table (None if stopped).
+
+    ``asked``: the stop flag's reader, read by each step.
+    """
+    from tqdm import tqdm
+
+    from ..run import provenance
+    from ..sweep import claim, connect, describe, local_workers, sweep, trial_keys
+
+    with claim(out, configs, data) as finished, contextlib.ExitStack() as stack:
+        todo = sum(k not in finished for k in trial_keys(configs, provenance(data)))
+        client = None
         engine: dict[str, Any] = {"kind": "none", "workers": 0}
-        if todo:
-            data = load_data(todo[0])
-            client = stack.enter_context(connect(scheduler, args.workers or os.cpu_count() or 1))
+        if todo and not asked():
+            workers = None
+            if not scheduler:
+                workers, cores = local_workers(args.workers, todo)
+                if args.workers is not None and args.workers > cores:
+                    print(f"xpnet sweep: --workers {args.workers}: this machine has {cores} "
+                          f"core{'s' if cores > 1 else ''}; using {workers}", file=sys.stderr)
+            client = stack.enter_context(connect(scheduler, workers))
             engine = describe(client, scheduler)
-        out = args.out if args.out is not None else new_run_dir("sweeps")
+        sys.stderr.write(dataset_note)
         plural = "" if len(configs) == 1 else "s"
-        print(f"xpnet sweep: {len(configs)} trial{plural}, {len(configs) - len(todo)} already "
+        print(f"xpnet sweep: {len(configs)} trial{plural}, {len(configs) - todo} already "
               f"done; {engine['workers']} workers ({engine['kind']}); writing {out}", flush=True)
-        try:
-            with stop_on_signals(at_once=True) as received:
-                table = sweep(configs, out=out, client=client, data=data, command=command,
-                              engine=engine, progress=False if args.no_progress else None,
-                              finished=finished)
-        except KeyboardInterrupt:
-            again = shlex.join(command or ["xpnet", "sweep", "..."])
-            if args.out is None:
-                again += f" --out {shlex.quote(str(out))}"
-            print(f"xpnet sweep: interrupted; the finished trials are kept in {out}. "
-                  f"Continue with: {again}", file=sys.stderr)
-            return 128 + (received() or signal.SIGINT)
-    _print_best(table, swept, args.top, out)
-    return 0
+        if client is not None:
+            _print_dashboard(client, scheduler)
+        if asked():
+            return None
+        table = sweep(configs, out=out, client=client, data=data, command=command,
+                      engine=engine, progress=False if args.no_progress else None,
+                      finished=finished, stop=asked,
+                      say=lambda line: tqdm.write(f"xpnet sweep: {line}", file=sys.stderr))
+    return None if asked() else table
+
+
+def _print_dashboard(client: Any, scheduler: str | None) -> None:
+    import importlib.util
+
+    link = getattr(client, "dashboard_link", None)
+    if not link:
+        return
+    if scheduler:
+        need = " (served if bokeh is installed where the scheduler runs)"
+    elif importlib.util.find_spec("bokeh") is None:
+        need = " (pip install 'bokeh>=3.1.0' to see it)"
+    else:
+        need = ""
+    print(f"xpnet sweep: Dask dashboard at {link}{need}", flush=True)
 
 
 def _print_best(table: list[dict[str, Any]], swept: list[str], top: int, out: Path) -> None:
