@@ -342,7 +342,9 @@ def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]
     Host data is checked on the host and uploaded once, already in the net's dtype; data
     already on a GPU is checked there (a wait or two per call of ``train``, never a copy).
     """
-    if not is_cupy_array(x):
+    if is_cupy_array(x):  # on the net's GPU first: another GPU's arrays are copied across
+        x = to_device(x, network.device)
+    else:
         try:
             x = np.asarray(x)
         except (ValueError, TypeError) as err:
@@ -357,7 +359,8 @@ def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]
         t = inputs.labels(np.asarray(t) if not is_cupy_array(t) else asnumpy(t), x.shape[0],
                           network.sizes[2], name=f"t_{name}")
     else:
-        t = inputs.labels(t, x.shape[0], network.sizes[2], name=f"t_{name}")
+        t = inputs.labels(to_device(t, network.device), x.shape[0], network.sizes[2],
+                          name=f"t_{name}")
     x, t = to_device(x, network.device), to_device(t, network.device)
     return get_array_module(x).ascontiguousarray(x, dtype=network.dtype), t
 

@@ -87,10 +87,12 @@ def test_the_data_goes_to_the_device_once_per_run(data) -> None:
     assert counts.d2h_bytes < 4096, counts  # accuracies and losses only, never the data
 
 
-def test_data_already_on_the_gpu_is_not_copied_to_the_host_and_back(data) -> None:
-    """trainer._prepare copied CuPy inputs to the host and back (issue 16)."""
-    x, t, xt, tt = (cupy.asarray(a) for a in data)
-    net = TwoLayerNet(D, H, C, seed=2, device="cuda")
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
+def test_data_already_on_a_gpu_is_not_copied_to_the_host_and_back(data, device) -> None:
+    """trainer._prepare copied CuPy inputs to the host and back (issue 16); data on
+    another GPU than the net's is copied across, not refused."""
+    x, t, xt, tt = (cupy.asarray(a) for a in data)  # on device 0
+    net = TwoLayerNet(D, H, C, seed=2, device=device)
     with cupy_standin.counting() as counts:
         train(net, x, t, xt, tt, iters_num=3, batch_size=5, seed=9)
     assert counts.h2d_bytes <= trainer.chunk_length(5) * 5 * 8 + 64, counts
