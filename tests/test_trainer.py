@@ -106,6 +106,8 @@ def test_bad_arguments_are_rejected_before_training(rng) -> None:
         train(net, x, t, x, t, batch_size=0)
     with pytest.raises(InputError, match="learning_rate must be a positive finite number"):
         train(net, x, t, x, t, learning_rate=float("nan"))
+    with pytest.raises(InputError, match=r"cuda_graph must be True, False or None"):
+        train(net, x, t, x, t, cuda_graph="yes")
     with pytest.raises(InputError, match=r"x_train has shape \(50, 7\)"):
         train(net, x[:, :7], t, x, t)
     with pytest.raises(InputError, match=r"t_test holds label 5, outside 0\.\.2"):

@@ -149,6 +149,9 @@ def train(
     learning_rate = inputs.positive_float("learning_rate", learning_rate)
     if checkpoint_every is not None:
         checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
+    if cuda_graph not in (None, True, False):
+        raise InputError(f"cuda_graph must be True, False or None (on for CUDA), got "
+                         f"{cuda_graph!r}")
     check_step_fits(network, batch_size)
 
     with use_device(network.device):

@@ -201,3 +201,19 @@ def test_use_device_and_to_device_across_gpus(rng) -> None:
     assert on1.device.id == 1
     on0 = backend.to_device(on1, "cuda:0")
     assert on0.device.id == 0 and host(on0).tolist() == a.tolist()
+
+
+def test_the_books_numerical_gradient_on_cupy_waits_for_nothing() -> None:
+    """CuPy has no nditer: the book's loop runs element by element, all on the device."""
+    from xpnet.gradient import numerical_gradient
+
+    def f(v):
+        return (v**2).sum()
+
+    x = np.array([[3.0, -4.0], [0.5, 2.0]])
+    on_gpu = cupy.asarray(x)
+    with cupy_standin.counting() as c:
+        got = numerical_gradient(f, on_gpu)
+    assert c.host_waits == 0 and c.d2h_copies == 0 and c.h2d_copies == 0
+    np.testing.assert_allclose(host(got), numerical_gradient(f, x.copy()), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(host(on_gpu), x)  # restored
