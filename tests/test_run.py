@@ -183,7 +183,26 @@ def test_accuracy_plot_always_has_a_line(data, tmp_path) -> None:
 def test_loss_plot_smooths_with_a_centred_window() -> None:
     values = np.arange(10, dtype=float)
     np.testing.assert_allclose(run_plots.centred_mean(values, 3)[1:-1], values[1:-1])
-    assert run_plots.centred_mean(values, 3)[0] == 0.5  # shorter window at the ends
+    # At the ends the window shrinks on both sides: the mean starts where the values do,
+    # not pulled towards the later ones (1.85 where the first batch losses were 2.30).
+    losses = np.array([2.3, 2.3, 2.2, 1.0, 0.5, 0.4, 0.4, 0.3, 0.3, 0.2])
+    smooth = run_plots.centred_mean(losses, 6)
+    assert smooth[0] == 2.3 and smooth[-1] == pytest.approx(0.2, abs=1e-12)
+    np.testing.assert_allclose(smooth[1], np.mean(losses[:3]))
+    np.testing.assert_allclose(smooth[4], np.mean(losses[1:8]))
+
+
+def test_the_loss_legend_never_covers_the_curve(data, tmp_path) -> None:
+    # A flat loss fills the axes from side to side: the legend must sit outside them.
+    result = run(RunConfig(iters=40, batch_size=20, seed=1, hidden=8, lr=1e-6), data=data)
+    doc = write_run(tmp_path, result)
+    fig = run_plots.loss_figure(doc)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    assert not legend.overlaps(ax.get_window_extent(renderer))
 
 
 def test_metrics_are_json_with_a_schema_version(data, tmp_path) -> None:

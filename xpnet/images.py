@@ -203,3 +203,15 @@ def _resize(crop: np.ndarray, box: int) -> np.ndarray:
     scale = box / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # Pillow wants (w, h)
     return np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
+
+
+def save_input(x: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """The net's input ``x`` ((784,) floats in [0, 1], as ``mnist_like`` gives) as the
+    28x28 grayscale PNG the net saw, written atomically: the answer to "why that class?"."""
+    from PIL import Image
+
+    from .dataset.atomic import atomic_write
+
+    levels = np.round(np.clip(np.asarray(x, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+    picture = Image.fromarray(levels.reshape(SIZE, SIZE))  # uint8 (H, W): mode L
+    atomic_write(path, lambda f: picture.save(f, format="PNG"))

@@ -67,7 +67,7 @@ LOSS_NOTE = ("train_loss_list[k]: the cross-entropy of mini-batch k in the forwa
 
 # -- writers ------------------------------------------------------------------------------
 
-NON_FINITE_NOTE = "NaN and infinite numbers are written as null (JSON has no such numbers)"
+NON_FINITE_NOTE = "numbers that are not finite are written as null (JSON has no such numbers)"
 
 
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
@@ -357,11 +357,51 @@ def write_run(out: str | Path, result: RunResult) -> dict[str, Any]:
     return doc
 
 
+def refuse_run_folder(folder: Path) -> None:
+    """Refuse, in one line, a ``folder`` that is not a run's: one naming the run to use.
+
+    A sweep's folder offers its best finished trial; a folder of runs, its latest run.
+    """
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise RunFolderError(f"{folder} {what}; pass a run folder written by xpnet train")
+    if (folder / METRICS).is_file():
+        return
+    runs = []
+    with contextlib.suppress(OSError):
+        for sub in sorted(folder.iterdir()):
+            if (sub / METRICS).is_file():
+                with contextlib.suppress(RunFolderError):
+                    runs.append((sub, read_metrics(sub)))
+    finished = [(p, m) for p, m in runs if m.get("status") == "finished"
+                and isinstance(m.get("final_test_acc"), float | int)]
+    if finished and ((folder / "sweep.json").is_file() or (folder / "results.csv").is_file()):
+        best, m = max(finished, key=lambda pm: pm[1]["final_test_acc"])
+        raise RunFolderError(f"{folder} is a sweep's folder, not a run's; its best trial is "
+                             f"{best} (test accuracy {m['final_test_acc']:.4f}): pass that")
+    if runs:
+        latest, m = max(runs, key=lambda pm: str(pm[1].get("started_at")))
+        raise RunFolderError(f"{folder} holds runs, not a run's files; the latest is {latest} "
+                             f"(started {m.get('started_at')}, {m.get('status')}): pass that")
+    raise RunFolderError(f"{folder} holds no {METRICS}; pass a run folder written by "
+                         "xpnet train")
+
+
+def refuse_run_file(path: Path, run_dir: Path, flag: str) -> None:
+    """Refuse an output ``path`` that would replace a run's own file (``RUN_FILES``)."""
+    folder = path.parent
+    same = False
+    with contextlib.suppress(OSError):
+        same = folder.resolve() == run_dir.resolve()
+    ours = same or (folder / METRICS).is_file() or (folder / CHECKPOINT).is_file()
+    if ours and (path.name in RUN_FILES or same and path.name == EVAL_JSON):
+        raise RunFolderError(f"{flag} {path} would replace a run's own {path.name}; only the "
+                             "run writes its files: pass another file name")
+
+
 def load_net(run_dir: Path, device: Any = None) -> tuple[TwoLayerNet, dict[str, Any]]:
     """(the net of ``run_dir/params.npz``, its metrics.json); one-line errors."""
-    if not run_dir.is_dir():
-        what = "is not a folder" if run_dir.exists() else "does not exist"
-        raise RunFolderError(f"{run_dir} {what}; pass a run folder written by xpnet train")
+    refuse_run_folder(run_dir)
     metrics = read_metrics(run_dir)
     params = run_dir / PARAMS
     if not params.is_file():

@@ -37,6 +37,9 @@ def register(sub: Any) -> None:
     add_device_arg(p)
     p.add_argument("--top", type=positive_int, default=3, metavar="K",
                    help="how many classes to list per picture (default: 3)")
+    p.add_argument("--save-inputs", type=Path, default=None, metavar="DIR",
+                   help="also write each picture as the net saw it (28x28, after the MNIST-"
+                        "like preparation) to DIR/<name>.input.png")
     p.set_defaults(func=cmd_predict)
 
 
@@ -53,11 +56,20 @@ def _load(run_dir: Path, device: str | None) -> tuple[Any, dict[str, Any]]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ..dataset import load_dataset, normalized
-    from ..evaluate import check_writable, confusion_figure, eval_document, evaluate
-    from ..run_folder import CONFUSION_PNG, EVAL_JSON, save_figure, write_eval
+    from ..run_folder import held, refuse_run_folder
 
     run_dir = Path(args.run_dir)
+    refuse_run_folder(run_dir)  # one line, and the best trial or latest run if there is one
+    with held(run_dir):  # it writes eval.json there: a second command waits its turn
+        return _eval(args, run_dir)
+
+
+def _eval(args: argparse.Namespace, run_dir: Path) -> int:
+    from ..dataset import load_dataset, normalized
+    from ..evaluate import check_writable, confusion_figure, eval_document, evaluate
+    from ..run import check_same_data, provenance
+    from ..run_folder import CONFUSION_PNG, EVAL_JSON, refuse_run_file, save_figure, write_eval
+
     net, metrics = _load(run_dir, args.device)
     config = metrics["config"]
     dataset = args.dataset or config["dataset"]
@@ -66,9 +78,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if picture.is_dir():
         raise InputError(f"--out {picture} is a folder; pass a file name such as "
                          f"{picture / CONFUSION_PNG}")
+    refuse_run_file(picture, run_dir, "--out")
     check_writable(run_dir, EVAL_JSON)
     check_writable(picture.parent, picture.name)
     data = load_dataset(dataset, data_dir=data_dir)
+    if args.dataset is None and args.data_dir is None:
+        # The run's own data, as it says: it must still be what the run trained on.
+        check_same_data(run_dir, metrics.get("data"), provenance(data))
     if net.sizes[0] != data.x_test.shape[1]:
         raise InputError(f"the net takes {net.sizes[0]} inputs but {data.title} images have "
                          f"{data.x_test.shape[1]} pixels")
@@ -111,7 +127,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from ..backend import asnumpy
     from ..evaluate import class_names_of
-    from ..images import mnist_like
+    from ..images import mnist_like, save_input
 
     run_dir = Path(args.run_dir)
     net, metrics = _load(run_dir, args.device)
@@ -120,12 +136,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if net.sizes[0] != 784 or net.sizes[2] != len(names):
         raise ModelFileError(f"{run_dir}/params.npz is a TwoLayerNet{net.sizes}, not one for "
                              "28x28 images of 10 classes")
+    saved = _input_names(args.save_inputs, args.images) if args.save_inputs else None
     # Every file is read before any is classified: a bad one stops all, with nothing printed.
     x = np.stack([mnist_like(path, dataset=dataset) for path in args.images])
     probabilities = asnumpy(net.predict(x))
     k = min(args.top, len(names))
-    for path, p in zip(args.images, probabilities, strict=True):
+    for i, (path, p) in enumerate(zip(args.images, probabilities, strict=True)):
         best = np.argsort(-p, kind="stable")[:k]
         top = ", ".join(f"{j} {names[j]} {p[j]:.4f}" for j in best)
-        print(f"{path}: {best[0]} {names[best[0]]} (p={p[best[0]]:.4f}); top {k}: {top}")
+        seen = ""
+        if saved is not None:
+            save_input(x[i], saved[i])
+            seen = f"; the net saw {saved[i]}"
+        print(f"{path}: {best[0]} {names[best[0]]} (p={p[best[0]]:.4f}); top {k}: {top}{seen}")
     return 0
+
+
+def _input_names(folder: Path, images: list[Path]) -> list[Path]:
+    """Where --save-inputs writes each picture: ``folder/<stem>.input.png``, made unique."""
+    from ..run_folder import CHECKPOINT, METRICS
+
+    if (folder / METRICS).exists() or (folder / CHECKPOINT).exists():
+        raise InputError(f"--save-inputs {folder} is a run's folder; only the run writes "
+                         "there: pass another folder")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--save-inputs {folder} is a file; pass a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"cannot create --save-inputs {folder} ({err.strerror or err}); "
+                         "pass a folder you can write") from None
+    stems = [p.stem for p in images]
+    return [folder / (f"{s}.input.png" if stems.count(s) == 1 else f"{s}-{i + 1}.input.png")
+            for i, s in enumerate(stems)]

@@ -13,7 +13,8 @@ def register(sub: Any) -> None:
     """Add ``gradcheck`` to the xpnet subcommands ``sub``."""
     g = sub.add_parser("gradcheck", help="compare numerical and backprop gradients (ch. 5)",
                        description="The book's gradient check: mean |numerical - backprop| "
-                                   "per parameter on the first training samples.")
+                                   "per parameter on the first training samples, and a "
+                                   "verdict (exit status 1 when they disagree).")
     add_data_args(g)
     g.add_argument("--seed", type=seed_int, default=None,
                    help="seed for the weights (default: random, printed)")
@@ -39,14 +40,37 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else inputs.random_seed()
     network = TwoLayerNet(data.x_train.shape[1], args.hidden, 10, seed=seed, dtype=args.dtype,
                           device=device)
-    x_batch = normalized(data.x_train[: args.samples])
-    t_batch = data.t_train[: args.samples]
+    samples = min(args.samples, data.x_train.shape[0])
+    x_batch = normalized(data.x_train[:samples])
+    t_batch = data.t_train[:samples]
     grad_numerical = network.numerical_gradient(x_batch, t_batch, method=args.method)
     grad_backprop = network.gradient(x_batch, t_batch)
-    print(f"mean |numerical ({args.method}) - backprop| on {args.samples} samples of "
+    cut = (f" (all there are: --samples {args.samples} is more than the {samples} training "
+           "images)" if samples < args.samples else "")
+    print(f"mean |numerical ({args.method}) - backprop| on {samples} samples{cut} of "
           f"{dataset}, {args.dtype}, device {device}, seed {seed}:")
+    diffs = {}
     for key in PARAM_NAMES:
         diff = np.average(np.abs(backend.asnumpy(grad_backprop[key])
                                  - backend.asnumpy(grad_numerical[key])))
+        diffs[key] = float(diff)
         print(key + ":" + str(diff))
-    return 0
+    said = verdict(diffs)
+    print(said)
+    return 0 if said.startswith("OK") else 1
+
+
+# The book's check gives about 1e-10 (W1) to 1e-7 (b2, where the 1e-7 inside the log of
+# cross_entropy_error tells most); a wrong gradient is off by 1e-3 or more.
+TOLERANCE = 1e-6
+
+
+def verdict(diffs: dict[str, float]) -> str:
+    """One line: OK, or which parameters' gradients disagree and by how much."""
+    bad = {k: v for k, v in diffs.items() if not v < TOLERANCE}  # NaN is bad too
+    if not bad:
+        return (f"OK: every mean difference is below {TOLERANCE:g}: backprop agrees with the "
+                "numerical gradient")
+    return ("MISMATCH: " + ", ".join(f"{k} differs by {v:.3g}" for k, v in bad.items())
+            + f" on average (above {TOLERANCE:g}): the two gradients disagree, so one of them "
+              "is wrong for these parameters")
