@@ -39,7 +39,7 @@ def largest_gap(got, expected):
 
 @pytest.mark.parametrize(("activation", "init", "decay"),
                          [("relu", "he", 0.0), ("sigmoid", "xavier", 0.1), ("relu", 0.5, 0.05)])
-@pytest.mark.parametrize("hidden", [[7], [7, 6], [7, 6, 5]])
+@pytest.mark.parametrize("hidden", [[], [7], [7, 6], [7, 6, 5]])  # []: softmax regression
 @pytest.mark.parametrize("one_hot", [False, True])
 def test_multi_layer_net_fused_is_the_books_loop(rng, activation, init, decay, hidden,
                                                  one_hot) -> None:
