@@ -550,13 +550,16 @@ def test_a_loss_that_grew_is_said(data) -> None:
     from xpnet.run_config import RunResult
     from xpnet.trainer import History
 
-    h = History(train_loss_list=[2.3, 2.2, 2.5, 2.6], iter_per_epoch=2)
+    # What --lr 1e300 does: the loss jumps at once and stays high, never NaN.
+    h = History(train_loss_list=[2.3, 16.1, 2.2, 7.5, 6.6], iter_per_epoch=2)
     result = RunResult(config=CONFIG, history=h, status="finished", final_train_acc=0.5,
                        final_test_acc=0.5, params={}, wall_time_s=1.0)
     assert run_module.verdict(result) == (
-        "the loss grew: its mean over the last epoch, 2.55, is above the first epoch's, 2.25; "
-        "try a smaller learning rate than 0.5")
-    h.train_loss_list = [2.3, 2.2, 1.5, 1.6]
+        "the loss grew: its mean over the last epoch, 7.05, is above the first mini-batch's, "
+        "2.3; try a smaller learning rate than 0.5")
+    h.train_loss_list = [2.3, 2.4, 2.2, 1.5, 1.6]
+    assert run_module.verdict(result) is None
+    h.train_loss_list = [2.3]
     assert run_module.verdict(result) is None
     result.final_test_acc = 0.11
     assert run_module.verdict(result).startswith("learned nothing: test accuracy 0.1100")

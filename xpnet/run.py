@@ -130,14 +130,12 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
             if checkpoint is None:
                 save_checkpoint(history)
             write_metrics(out, record.metrics(status="running"))
-        # cuda_graph only when chosen: the default is the trainer's (on for CUDA).
-        graph = {} if config.cuda_graph is None else {"cuda_graph": config.cuda_graph}
         history = train(network, x_train, t_train, x_test, t_test, iters_num=config.iters,
                         batch_size=config.batch_size, learning_rate=config.lr,
                         grad=config.grad, seed=config.seed, progress=progress,
                         on_epoch=on_epoch, history=history, stop=stop,
                         on_checkpoint=save_checkpoint if out is not None else None,
-                        checkpoint_every=checkpoint_every, **graph)
+                        checkpoint_every=checkpoint_every, cuda_graph=config.cuda_graph)
         # The book only evaluates at epoch starts; say where the run actually ended too.
         finished = history.iterations == config.iters
         result = RunResult(config=config, history=history,
@@ -166,7 +164,10 @@ def verdict(result: RunResult, *, classes: int = 10) -> str | None:
     """What a finished run that learned nothing should say; None if it learned.
 
     Chance level: a final test accuracy below ``1/classes + CHANCE_MARGIN``. A loss that
-    grew: the mean mini-batch loss over the last epoch above the first epoch's.
+    grew: the mean mini-batch loss over the last epoch above the first mini-batch's (the
+    loss of the initial weights, ln(classes) for small ones). A huge learning rate does
+    that without ever making the loss NaN: the sigmoid saturates and the book's
+    cross-entropy, log(y + 1e-7), stays below 16.2.
     """
     said = []
     acc = result.final_test_acc
@@ -175,13 +176,13 @@ def verdict(result: RunResult, *, classes: int = 10) -> str | None:
                     f"({classes} classes)")
     h = result.history
     losses = np.asarray(h.train_loss_list, dtype=np.float64)
-    window = min(max(1, round(h.iter_per_epoch / h.loss_stride)), losses.size // 2)
+    window = min(max(1, round(h.iter_per_epoch / h.loss_stride)), losses.size - 1)
     if window >= 1:
-        first, last = losses[:window].mean(), losses[-window:].mean()
+        first, last = losses[0], losses[-window:].mean()
         if last > first:
             said.append(f"the loss grew: its mean over the last epoch, {last:.4g}, is above "
-                        f"the first epoch's, {first:.4g}; try a smaller learning rate than "
-                        f"{result.config.lr:g}")
+                        f"the first mini-batch's, {first:.4g}; try a smaller learning rate "
+                        f"than {result.config.lr:g}")
     return "; ".join(said) or None
 
 
