@@ -573,13 +573,14 @@ def test_eval_of_a_sweep_or_a_folder_of_runs_names_the_run_to_use(capsys, finish
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "results.csv").write_text("trial\n")
+    (sweep / "trials").mkdir()
     for name, acc in (("t1", 0.5), ("t2", 0.875), ("t3", 0.25)):
-        trial = copy_run(finished, sweep / name)
+        trial = copy_run(finished, sweep / "trials" / name)
         (trial / METRICS).write_text(json.dumps({**read_metrics(finished),
                                                  "final_test_acc": acc}))
     assert one_line(capsys, "eval", sweep) == (
         f"xpnet eval: error: {sweep} is a sweep's folder, not a run's; its best trial is "
-        f"{sweep / 't2'} (test accuracy 0.8750): pass that")
+        f"{sweep / 'trials' / 't2'} (test accuracy 0.8750): pass that")
     runs = tmp_path / "runs"
     runs.mkdir()
     for name, started in (("a", "2026-01-02T00:00:00+00:00"), ("b", "2026-03-01T00:00:00+00:00"),

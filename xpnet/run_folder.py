@@ -368,11 +368,13 @@ def refuse_run_folder(folder: Path) -> None:
     if (folder / METRICS).is_file():
         return
     runs = []
-    with contextlib.suppress(OSError):
-        for sub in sorted(folder.iterdir()):
-            if (sub / METRICS).is_file():
-                with contextlib.suppress(RunFolderError):
-                    runs.append((sub, read_metrics(sub)))
+    # A folder of runs holds them; a sweep's holds its trials in trials/.
+    for parent in (folder, folder / "trials"):
+        with contextlib.suppress(OSError):
+            for sub in sorted(parent.iterdir()):
+                if (sub / METRICS).is_file():
+                    with contextlib.suppress(RunFolderError):
+                        runs.append((sub, read_metrics(sub)))
     finished = [(p, m) for p, m in runs if m.get("status") == "finished"
                 and isinstance(m.get("final_test_acc"), float | int)]
     if finished and ((folder / "sweep.json").is_file() or (folder / "results.csv").is_file()):
