@@ -632,3 +632,23 @@ def test_a_run_folder_cannot_be_reclaimed_while_another_holds_it(tmp_path) -> No
         holder.wait(timeout=10)
     assert os.listdir(tmp_path) == [".xpnet.lock"]  # a killed holder's file; harmless
     assert claim_dir(tmp_path) == tmp_path
+
+
+def test_eval_and_resume_of_a_held_run_are_refused_at_once(capsys, finished, tmp_path) -> None:
+    run_dir = copy_run(finished, tmp_path / "r")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from xpnet import folder_lock; "
+         "lock = folder_lock.FolderLock(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(60)", str(run_dir)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        busy = (f"{run_dir} is in use by another xpnet process (pid {holder.pid}): wait for it "
+                "to end, or use another run folder")
+        assert one_line(capsys, "eval", run_dir) == f"xpnet eval: error: {busy}"
+        assert one_line(capsys, "train", "--resume", run_dir) == f"xpnet train: error: {busy}"
+        assert one_line(capsys, "train", *TOY_ARGS, "--out", run_dir) == (
+            f"xpnet train: error: {busy}")
+        assert not (run_dir / "eval.json").exists()
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
