@@ -109,11 +109,15 @@ def two_layer_numerical_gradient(
     if is_cupy_array(x):
         from .kernels import cuda as kcuda
 
+        xp = get_array_module(x)
         if out is None:
-            xp = get_array_module(x)
             out = tuple(xp.empty(p.shape, dtype=np.float64) for p in (W1, b1, W2, b2))
         if workspace is None:
             workspace = numerical_workspace(x, W2.shape[0], W2.shape[1])
+        if x.dtype != np.float64:  # widened by one CuPy kernel each, into the workspace
+            for a, wide in zip((W1, b1, W2, b2, x), workspace.inputs, strict=True):
+                xp.copyto(wide, a)
+            W1, b1, W2, b2, x = workspace.inputs
         kcuda.two_layer_numerical_gradient(W1, b1, W2, b2, x, labels, stream=_stream(x),
                                            out=out, workspace=workspace)
         return out
