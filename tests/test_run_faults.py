@@ -652,3 +652,12 @@ def test_eval_and_resume_of_a_held_run_are_refused_at_once(capsys, finished, tmp
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_run_makes_a_relative_data_dir_absolute(toy, monkeypatch) -> None:
+    monkeypatch.chdir(toy.parent)
+    config = RunConfig(dataset="fashion-mnist", iters=2, batch_size=20, seed=1, hidden=4,
+                       data_dir=toy.name)
+    result = run(config)
+    assert result.config.data_dir == str(toy)
+    assert result.record.data["directory"] == str(toy)
