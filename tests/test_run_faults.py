@@ -661,3 +661,25 @@ def test_run_makes_a_relative_data_dir_absolute(toy, monkeypatch) -> None:
     result = run(config)
     assert result.config.data_dir == str(toy)
     assert result.record.data["directory"] == str(toy)
+
+
+def test_a_file_size_limit_is_one_line_and_leaves_no_half_written_file(toy, tmp_path) -> None:
+    import resource
+
+    def limit() -> None:  # ulimit -f: Python ignores SIGXFSZ, so writes fail with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    out = tmp_path / "r"
+    done = subprocess.run([sys.executable, "-m", "xpnet", "train", *TOY_ARGS, "--data-dir",
+                           str(toy), "--out", str(out), "--iters", "20"],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit,
+                          env={**os.environ, "XPNET_DEVICE": "cpu"})
+    lines = [s for s in done.stderr.splitlines() if "warning" not in s]
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0] == (f"xpnet train: error: cannot write {out / CHECKPOINT}: the file is "
+                        "larger than this process may write (a file-size limit, ulimit -f, or "
+                        "the file system's maximum); raise the limit or write elsewhere")
+    left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    assert left in ([], [METRICS]) and not [n for n in left if n.endswith(".part")]
+    if left:
+        assert read_metrics(out)["status"] == "failed"
