@@ -683,3 +683,13 @@ def test_a_file_size_limit_is_one_line_and_leaves_no_half_written_file(toy, tmp_
     assert left in ([], [METRICS]) and not [n for n in left if n.endswith(".part")]
     if left:
         assert read_metrics(out)["status"] == "failed"
+
+
+def test_eval_on_a_full_disk_is_one_line(capsys, finished, tmp_path) -> None:
+    need_kb = sum(-(-p.stat().st_size // 4096) * 4 for p in finished.iterdir())
+    with small_tmpfs(tmp_path / "disk", f"{need_kb + 8}k") as disk:
+        run_dir = copy_run(finished, disk / "r")
+        line = one_line(capsys, "eval", run_dir)
+        assert line.startswith(f"xpnet eval: error: cannot write {run_dir}/") and line.endswith(
+            "the disk is full; free some space or write to another disk")
+        assert not [p for p in run_dir.iterdir() if p.name.endswith(".part")]

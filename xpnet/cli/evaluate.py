@@ -66,6 +66,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace, run_dir: Path) -> int:
     from ..dataset import load_dataset, normalized
+    from ..dataset.atomic import WriteFaultError
     from ..evaluate import check_writable, confusion_figure, eval_document, evaluate
     from ..run import check_same_data, provenance
     from ..run_folder import CONFUSION_PNG, EVAL_JSON, refuse_run_file, save_figure, write_eval
@@ -97,6 +98,8 @@ def _eval(args: argparse.Namespace, run_dir: Path) -> int:
     try:
         save_figure(confusion_figure(result, f"{data.title} test set, {run_dir.name}"), picture)
         write_eval(run_dir, eval_document(run_dir, metrics, net.device, data, result))
+    except WriteFaultError:
+        raise  # already one line naming the file and what to do
     except OSError as err:
         raise InputError(f"cannot write {err.filename or picture} "
                          f"({err.strerror or err})") from None
