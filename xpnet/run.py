@@ -117,7 +117,9 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
         write_checkpoint(out, config, _host_params(network), h, started, record)
 
     def failed(error: str) -> None:
-        if out is not None:  # a full disk may refuse this too: the error says why
+        # Only a run with a checkpoint has anything to mark: one that could not write its
+        # first leaves nothing (its folder, if claimed for it, goes), so it can be rerun.
+        if out is not None and (out / CHECKPOINT).is_file():
             with contextlib.suppress(OSError):
                 write_metrics(out, record.metrics(status="failed", error=error,
                                                   wall_time_s=time.perf_counter() - t0))
