@@ -7,6 +7,7 @@
     metrics.json     settings, provenance, accuracies, losses: schema version 1
     accuracy.png     the book's accuracy figure; loss.png, the mini-batch loss
     eval.json        written by xpnet eval, with confusion.png
+    .xpnet.lock      while a command holds the folder (xpnet.folder_lock): its PID
 
 ``metrics.json`` is written first with ``"status": "running"`` and last with
 ``finished``, ``interrupted`` or ``failed``, so a folder whose metrics say finished holds
