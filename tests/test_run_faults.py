@@ -687,3 +687,22 @@ def test_eval_on_a_full_disk_is_one_line(capsys, finished, tmp_path) -> None:
         assert line.startswith(f"xpnet eval: error: cannot write {run_dir}/") and line.endswith(
             "the disk is full; free some space or write to another disk")
         assert not [p for p in run_dir.iterdir() if p.name.endswith(".part")]
+
+
+@pytest.mark.parametrize(("signum", "code", "said"), [
+    (signal.SIGTERM, 143, "xpnet: stopped by SIGTERM"), (signal.SIGINT, 130, "xpnet: interrupted")])
+def test_a_second_signal_stops_at_once_with_its_own_exit_status(capsys, toy, tmp_path,
+                                                               monkeypatch, signum, code,
+                                                               said) -> None:
+    real = run_module.train
+
+    def twice(*args, **kwargs):
+        def on_epoch(i, a, b):  # both inside one step: the second cannot wait for its end
+            signal.raise_signal(signum)
+            signal.raise_signal(signum)
+
+        return real(*args, **{**kwargs, "on_epoch": on_epoch})
+
+    monkeypatch.setattr(run_module, "train", twice)
+    got, _, err = train(capsys, toy, tmp_path / "r", "--iters", "30")
+    assert got == code and err.strip().splitlines()[-1] == said

@@ -314,14 +314,23 @@ def data_identity(data: Any) -> str:
 
 # -- stopping on a signal -------------------------------------------------------------------
 
+class SignalStop(KeyboardInterrupt):
+    """A stop signal raised where the program was; ``signum`` says which (SIGTERM exits
+    143 however often it comes, SIGINT 130)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+
 @contextlib.contextmanager
 def stop_on_signals(*, at_once: bool = False) -> Iterator[Callable[[], int | None]]:
     """Within the block, SIGINT and SIGTERM ask the work to stop.
 
     Yields a callable: the number of the signal received so far, or None. A run asks it
     after each step (and stops cleanly); with ``at_once`` the signal raises
-    KeyboardInterrupt where the program is, for work that waits on others (a sweep). A
-    second signal always raises KeyboardInterrupt, so a stuck run can still be stopped.
+    SignalStop (a KeyboardInterrupt naming the signal) where the program is. A second
+    signal always raises it, so a stuck run can still be stopped.
     The handlers are installed even where SIGINT was ignored (a job started with ``&``
     from a script): a run that can stop cleanly should, whatever the shell did.
     """
@@ -331,7 +340,7 @@ def stop_on_signals(*, at_once: bool = False) -> Iterator[Callable[[], int | Non
         first = not received
         received.append(signum)
         if at_once or not first:
-            raise KeyboardInterrupt
+            raise SignalStop(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -58,9 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UserError as err:
             print(f"xpnet {args.command}: error: {error_line(err)}", file=sys.stderr)
             return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("xpnet: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        # A second SIGTERM is still a SIGTERM (143), not a Ctrl-C (130).
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print("xpnet: interrupted" if signum == signal.SIGINT else
+              f"xpnet: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
     except BrokenPipeError:
         # The reader went away (xpnet eval RUN | head): stop quietly, as Unix tools do.
         # Python would complain again when flushing stdout at exit, so point it elsewhere.
