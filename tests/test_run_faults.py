@@ -558,6 +558,8 @@ def test_a_loss_that_grew_is_said(data) -> None:
     assert run_module.verdict(result) is None
     h.train_loss_list = [2.3]
     assert run_module.verdict(result) is None
+    h.train_loss_list = [2.299, 2.31, 2.28, 2.305, 2.301]  # a short run's noise: no growth
+    assert run_module.verdict(result) is None
     result.final_test_acc = 0.11
     assert run_module.verdict(result).startswith("learned nothing: test accuracy 0.1100")
     assert run_module.verdict(dataclasses.replace(result, final_test_acc=0.125)) is None

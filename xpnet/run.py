@@ -160,16 +160,19 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
 
 # A final test accuracy this close to 1/classes is chance level: the net learned nothing.
 CHANCE_MARGIN = 0.02
+# A last epoch's mean loss this many times the first mini-batch's: the loss grew (below
+# it, the noise of a short run at chance level would be taken for growth).
+LOSS_GROWTH = 1.1
 
 
 def verdict(result: RunResult, *, classes: int = 10) -> str | None:
     """What a finished run that learned nothing should say; None if it learned.
 
     Chance level: a final test accuracy below ``1/classes + CHANCE_MARGIN``. A loss that
-    grew: the mean mini-batch loss over the last epoch above the first mini-batch's (the
-    loss of the initial weights, ln(classes) for small ones). A huge learning rate does
-    that without ever making the loss NaN: the sigmoid saturates and the book's
-    cross-entropy, log(y + 1e-7), stays below 16.2.
+    grew: the mean mini-batch loss over the last epoch above ``LOSS_GROWTH`` times the
+    first mini-batch's (the loss of the initial weights, ln(classes) for small ones). A
+    huge learning rate does that without ever making the loss NaN: the sigmoid saturates
+    and the book's cross-entropy, log(y + 1e-7), stays below 16.2.
     """
     said = []
     acc = result.final_test_acc
@@ -181,7 +184,7 @@ def verdict(result: RunResult, *, classes: int = 10) -> str | None:
     window = min(max(1, round(h.iter_per_epoch / h.loss_stride)), losses.size - 1)
     if window >= 1:
         first, last = losses[0], losses[-window:].mean()
-        if last > first:
+        if last > LOSS_GROWTH * first:
             said.append(f"the loss grew: its mean over the last epoch, {last:.4g}, is above "
                         f"the first mini-batch's, {first:.4g}; try a smaller learning rate "
                         f"than {result.config.lr:g}")
