@@ -105,3 +105,25 @@ def test_sigterm_exits_143_however_often_it_comes(tmp_path):
         time.sleep(0.05)
     _, stderr = finish(proc)
     assert_stopped_cleanly(out, proc, stderr, 143)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_waiting_for_a_clusters_first_worker_stops_at_once(tmp_path):
+    require_fashion_mnist()
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0") as empty:  # a scheduler, no worker
+        out = tmp_path / "sweep"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xpnet", "sweep", *DATA, *TRIALS, "--no-progress",
+             "--scheduler", empty.scheduler_address, "--out", str(out)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        wait_for(out / LOCK_FILE, proc)
+        time.sleep(2.0)  # connected by now, waiting for a worker (up to 30 s)
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = finish(proc)
+        assert time.monotonic() - t0 < 10
+    assert_stopped_cleanly(out, proc, stderr, 130)

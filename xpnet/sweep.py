@@ -5,8 +5,14 @@ one thread), so its numbers depend only on its settings and seed, never on which
 ran it or how often. The data set is shipped to every worker once. The client writes
 everything under ``--out``: each trial's folder (the files of ``xpnet train``), the
 results CSV as trials finish, ``sweep.json``, the two pictures and, at the end, the best
-trials as a table. A trial is known by a hash of its settings, so running the same
-command again with the same ``--out`` only runs the trials not yet done.
+trials as a table. A trial is known by a hash of its settings and of its data's content,
+so running the same command again with the same ``--out`` only runs the trials not yet
+done, and never reports one data set's numbers for another's. The folder is the sweep's
+alone while it runs (``folder_lock``) and holds one sweep: another is refused.
+
+A stop (Ctrl-C, SIGTERM) is a flag the client's wait loop reads between short waits;
+the local workers never see SIGINT, and the ones still running a trial at the end are
+killed at once: a stop takes about a second and prints nothing of Dask's.
 
 By default the command starts a ``LocalCluster`` (one single-threaded worker process per
 core) and stops it at the end; ``--scheduler ADDRESS`` (or ``XPNET_SCHEDULER``) uses an
@@ -314,7 +320,8 @@ def one_core() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
+def connect(scheduler: str | None, workers: int | None,
+            stop: Callable[[], Any] | None = None) -> Iterator[Any]:
     """A ``distributed.Client``: of the scheduler at ``scheduler``, else of a LocalCluster.
 
     The local cluster has ``workers`` single-threaded worker processes on 127.0.0.1
@@ -323,6 +330,7 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
     them. A remote scheduler must answer, handshake included, within CONNECT_TIMEOUT_S
     (``probe``) and have a worker within WORKER_WAIT_S; else SweepError. Its TLS
     settings (``tls://`` addresses) come from Dask's configuration, as for any Client.
+    ``stop``: read while waiting for a worker; when true, the client is yielded as it is.
     """
     try:
         from distributed import Client
@@ -339,11 +347,16 @@ def connect(scheduler: str | None, workers: int) -> Iterator[Any]:
         raise SweepError(f"cannot connect to the Dask scheduler at {address} "
                          f"({_error_line(err)}); {START_IT}") from None
     with client:
-        try:
-            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
-        except TimeoutError:
-            raise SweepError(f"the Dask scheduler at {address} has no workers after "
-                             f"{WORKER_WAIT_S} s; start some (dask worker {address})") from None
+        deadline = time.monotonic() + WORKER_WAIT_S
+        while not (stop is not None and stop()):
+            try:
+                client.wait_for_workers(1, timeout=POLL_S)
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise SweepError(f"the Dask scheduler at {address} has no workers after "
+                                     f"{WORKER_WAIT_S} s; start some (dask worker "
+                                     f"{address})") from None
         yield client
 
 

@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace, scheduler: str | None, configs: list[Any], da
                 if args.workers is not None and args.workers > cores:
                     print(f"xpnet sweep: --workers {args.workers}: this machine has {cores} "
                           f"core{'s' if cores > 1 else ''}; using {workers}", file=sys.stderr)
-            client = stack.enter_context(connect(scheduler, workers))
+            client = stack.enter_context(connect(scheduler, workers, stop=asked))
             engine = describe(client, scheduler)
         sys.stderr.write(dataset_note)
         plural = "" if len(configs) == 1 else "s"
