@@ -106,6 +106,14 @@ def test_another_sweep_into_an_out_is_refused_and_the_same_one_continues(toy, tm
                                      "--out", out)
     assert status == 0, stderr
     assert "1 trial, 1 already done; 0 workers (none)" in stdout
+    # A sweep of an xpnet whose trial keys named no data: said so, not "another sweep".
+    summary = json.loads((out / "sweep.json").read_text())
+    del summary["data"]
+    for trial in summary["trials"]:
+        trial["trial"] = "0123456789ab"
+    (out / "sweep.json").write_text(json.dumps(summary))
+    status, _, stderr = run_cli(*toy_args(toy), "--lr", "0.1", "--iters", "20", "--out", out)
+    assert status == 2 and f"{out} holds a sweep of an older xpnet" in stderr
 
 
 def test_a_sweep_on_other_data_is_refused_and_keys_name_the_data(toy, tmp_path):

@@ -180,7 +180,10 @@ def _refuse_another_sweep(out: Path, previous: Mapping[str, Any], keys: Sequence
     if {t["trial"] for t in previous["trials"]} == set(keys):
         return  # the same sweep, continued
     before = previous.get("data") if isinstance(previous.get("data"), dict) else {}
-    if before.get("identity") not in (None, data_info["identity"]):
+    if not before.get("identity"):
+        raise SweepError(f"{out} holds a sweep of an older xpnet, whose trials do not name "
+                         "their data; pass a new --out (its results stay readable there)")
+    if before["identity"] != data_info["identity"]:
         raise SweepError(
             f"{out} holds a sweep on other data ({before.get('name')} in "
             f"{before.get('directory')}, content {before.get('identity')}; now "
