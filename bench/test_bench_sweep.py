@@ -132,3 +132,49 @@ def test_sweep_overhead_on_default_trials(benchmark, data, tmp_path) -> None:
         own = sum(r["wall_time_s"] for r in table)
         benchmark.extra_info["measured"] = {"overhead_per_trial_s": (wall * WORKERS - own) / n,
                                             "overhead_fraction": (wall * WORKERS - own) / own}
+
+
+def test_stop_latency(benchmark, tmp_path) -> None:
+    """Ctrl-C to an `xpnet sweep` process group while its 2 workers run trials: the time
+    until the command has exited (its trials' folders and sweep.json written)."""
+    require_fashion_mnist()
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rounds = itertools.count()
+    procs = []
+
+    def started():
+        out = tmp_path / f"round{next(rounds)}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xpnet", "sweep", "--dataset", "fashion-mnist",
+             "--data-dir", str(FASHION_DIR), "--lr", "0.1", "--hidden", "20", "--seed",
+             "0-3", "--iters", "3000", "--workers", str(WORKERS), "--no-progress", "--out",
+             str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)
+        proc.stdout.readline()  # the start line: the cluster is up
+        time.sleep(1.0)  # the trials are running
+        procs.append(proc)
+        return (proc,), {}
+
+    errors = []
+
+    def stop(proc):
+        os.killpg(proc.pid, signal.SIGINT)
+        errors.append(proc.communicate(timeout=60)[1])
+
+    record(benchmark, "stop latency: Ctrl-C to exit, 4 trials on 2 workers",
+           "LocalCluster 2 workers", workers=WORKERS)
+    try:
+        benchmark.pedantic(stop, setup=started, rounds=5 if benchmark.enabled else 1)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+    for proc, stderr in zip(procs, errors, strict=True):
+        assert proc.returncode == 130, stderr
+        assert stderr.startswith("xpnet sweep: interrupted;") and stderr.count("\n") == 1, stderr
