@@ -53,16 +53,20 @@ def register(sub: Any) -> None:
     p.add_argument("--sweep-seed", type=seed_int, default=0, metavar="S",
                    help="seed of the draws and of the default trial seed (default: 0)")
     p.add_argument("--out", type=Path, default=None,
-                   help="sweep folder; an existing sweep's folder continues it (default: a "
-                        "new sweeps/<time>-<id>)")
+                   help="sweep folder, this command's alone while it runs; the same sweep's "
+                        "folder continues it, another sweep's is refused (default: a new "
+                        "sweeps/<time>-<id>)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="worker processes of the local cluster (default: one per core)")
+                   help="worker processes of the local cluster (default and most: one per "
+                        "core, and one per trial to run)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help=f"an existing Dask scheduler, e.g. tcp://host:8786 (default: "
+                   help=f"an existing Dask scheduler, e.g. tcp://host:8786, or tls://... "
+                        f"with Dask's TLS settings (DASK_DISTRIBUTED__COMM__TLS__*) (default: "
                         f"${SCHEDULER_ENV}; unset: a local cluster for this command)")
     p.add_argument("--top", type=positive_int, default=5, metavar="K",
                    help="best trials shown at the end (default: 5)")
-    p.add_argument("--dry-run", action="store_true", help="print the trials and exit")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the trials and exit (any number: it runs nothing)")
     p.add_argument("--yes", action="store_true",
                    help=f"run a sweep of more than {MAX_TRIALS:,} trials")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
