@@ -1,9 +1,9 @@
-"""Command line: xpnet train, gradcheck, eval, predict and sweep; the top floor.
+"""Command line: xpnet train, gradcheck, eval, predict, sweep and convert-params; the top floor.
 
 One module per command (``train``, ``gradcheck``, ``evaluate``: eval and predict,
-``sweep``), each with its ``register`` (its flags) and its ``cmd_*``; ``common`` holds
-what they share. Mistakes in the input end with one line on stderr and exit status 2,
-never a traceback: the commands let xpnet's one family of user errors
+``sweep``, ``convert``: convert-params), each with its ``register`` (its flags) and its
+``cmd_*``; ``common`` holds what they share. Mistakes in the input end with one line on
+stderr and exit status 2, never a traceback: the commands let xpnet's one family of user errors
 (``xpnet.errors.UserError``) through, and ``main`` turns it into that line; any other
 error is a bug and keeps its traceback. Heavy modules (Numba, Matplotlib) are imported
 by the commands, so ``xpnet --help`` is quick and works anywhere.
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..dataset.errors import UserError
-from . import evaluate, gradcheck, sweep, train
+from . import convert, evaluate, gradcheck, sweep, train
 from .common import EXIT_USAGE, Parser, error_line
 
 __all__ = ["build_parser", "main"]
@@ -38,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
                "  xpnet eval runs/<run>                      test accuracy, per class\n"
                "  xpnet predict runs/<run> picture.png       classify a picture\n"
                "  xpnet sweep --lr 0.01,0.1,1 --seed 0-2     many runs, compared\n"
+               "  xpnet convert-params params.pkl            the book's pickle as .npz\n"
                "'xpnet COMMAND --help' gives each command's options.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for command in (train, gradcheck, evaluate, sweep):
+    for command in (train, gradcheck, evaluate, sweep, convert):
         command.register(sub)
     return parser
 
