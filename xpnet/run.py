@@ -331,13 +331,16 @@ class SignalStop(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def stop_on_signals(*, at_once: bool = False) -> Iterator[Callable[[], int | None]]:
-    """Within the block, SIGINT and SIGTERM ask the work to stop.
+def stop_on_signals(*, raise_again: bool = True) -> Iterator[Callable[[], int | None]]:
+    """Within the block, SIGINT and SIGTERM ask the work to stop: a flag, never an exception.
 
-    Yields a callable: the number of the signal received so far, or None. A run asks it
-    after each step (and stops cleanly); with ``at_once`` the signal raises
-    SignalStop (a KeyboardInterrupt naming the signal) where the program is. A second
-    signal always raises it, so a stuck run can still be stopped.
+    Yields a callable: the number of the first signal received so far, or None. A run
+    asks it after each step (and stops cleanly); a sweep's wait loop asks it as it polls.
+    A second signal raises SignalStop (a KeyboardInterrupt naming the signal), so a stuck
+    run can still be stopped; with ``raise_again=False`` it is only recorded, for work
+    whose every wait is bounded (a sweep: an exception landing in Dask's close would leave
+    a half-closed cluster), and once a signal came the handlers stay to the end of the
+    process, so a SIGTERM during the exit cannot kill it as it ends with 143.
     The handlers are installed even where SIGINT was ignored (a job started with ``&``
     from a script): a run that can stop cleanly should, whatever the shell did.
     """
@@ -346,12 +349,13 @@ def stop_on_signals(*, at_once: bool = False) -> Iterator[Callable[[], int | Non
     def handler(signum: int, frame: Any) -> None:
         first = not received
         received.append(signum)
-        if at_once or not first:
+        if raise_again and not first:
             raise SignalStop(signum)
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield lambda: received[0] if received else None
     finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+        if raise_again or not received:
+            for s, h in previous.items():
+                signal.signal(s, h)

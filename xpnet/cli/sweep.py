@@ -9,7 +9,7 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def _plan(args: argparse.Namespace, scheduler: str | None) -> tuple[list[Any], s
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .. import sweep_report as sr
-    from ..run import load_data, provenance
+    from ..run import load_data, provenance, stop_on_signals
     from ..run_folder import new_run_dir
     from ..sweep import MAX_TRIALS, SCHEDULER_ENV, SweepError, trial_keys
     from ..sweep_spec import swept_of
@@ -122,7 +122,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     out = args.out if args.out is not None else new_run_dir("sweeps")
     command = ["xpnet", *sys.argv[1:]] if sys.argv[1:2] == ["sweep"] else None
-    with _signals_as_a_flag() as received:
+    with stop_on_signals(raise_again=False) as received:
         table = _run(args, scheduler, configs, data, out, command, dataset_note, received)
     signum = received()
     if signum is None and table is not None:
@@ -134,28 +134,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"xpnet sweep: interrupted; the finished trials are kept in {out}. "
           f"Continue with: {again}", file=sys.stderr)
     return 128 + (signum or signal.SIGINT)
-
-
-@contextlib.contextmanager
-def _signals_as_a_flag() -> Iterator[Callable[[], int | None]]:
-    """Within the block SIGINT and SIGTERM only set a flag; yields its reader (the first
-    signal's number, or None).
-
-    Unlike ``run.stop_on_signals``, a second signal does not raise: every step of a sweep
-    is bounded (the waits poll, the connection has a deadline, the close kills what is
-    still running), and an exception landing in its last writes or in Dask's close
-    would leave a half-closed cluster. If a signal came, the handlers stay to the end of
-    the process, so that a SIGTERM during the exit cannot kill it as it ends with 143.
-    """
-    received: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _: received.append(signum))
-                for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: received[0] if received else None
-    finally:
-        if not received:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
 
 def _run(args: argparse.Namespace, scheduler: str | None, configs: list[Any], data: Any,
