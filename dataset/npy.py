@@ -7,6 +7,7 @@ xpnet's parameter files both check their members through here.
 
 from __future__ import annotations
 
+import math
 import zipfile
 from collections.abc import Iterable
 
@@ -32,4 +33,22 @@ def headers(zf: zipfile.ZipFile, names: Iterable[str]) -> dict[str, Header]:
             else:
                 raise ValueError(f"{name}.npy has .npy format version {version}")
         found[name] = (tuple(shape), bool(fortran), np.dtype(dtype))
+    return found
+
+
+def whole_headers(zf: zipfile.ZipFile, names: Iterable[str]) -> dict[str, Header]:
+    """``headers`` of members whose data is whole, checked before any is read.
+
+    Every member's CRC is checked, and each header's claimed size against what its member
+    holds (object arrays refused), so a byte-flipped, cut or over-claiming file raises
+    ValueError naming what is wrong, never an allocation of what a header claims.
+    """
+    bad = zf.testzip()
+    if bad is not None:
+        raise ValueError(f"member {bad} fails its CRC check")
+    found = headers(zf, names)
+    for name, (shape, _, dtype) in found.items():
+        size = zf.getinfo(f"{name}.npy").file_size
+        if dtype.hasobject or math.prod(shape) * dtype.itemsize > size:
+            raise ValueError(f"{name} claims {shape} {dtype}, more than its {size} bytes hold")
     return found

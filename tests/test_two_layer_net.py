@@ -217,6 +217,34 @@ def test_load_reads_headers_before_allocating(tmp_path) -> None:
         TwoLayerNet.load(path)
 
 
+def test_load_of_a_damaged_file_is_one_line(tmp_path) -> None:
+    # Byte-flipped data (a bad CRC), and a member whose header claims more than it holds:
+    # TwoLayerNet.load itself, not only the CLI's run-folder checks, says so in one line.
+    import zipfile
+
+    path = tmp_path / "net.npz"
+    TwoLayerNet(30, 20, 4, seed=0).save(path)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("W1.npy")
+    data[info.header_offset + 30 + len(info.filename) + 400] ^= 0xFF  # inside W1's data
+    flipped = tmp_path / "flipped.npz"
+    flipped.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="flipped.npz.*CRC") as err:
+        TwoLayerNet.load(flipped)
+    assert "\n" not in str(err.value)
+
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["W1.npy"] = members["W1.npy"][:-800]  # cut: the header claims 30 x 20 float64
+    cut = tmp_path / "cut.npz"
+    with zipfile.ZipFile(cut, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+    with pytest.raises(ModelFileError, match="cut.npz.*W1 claims"):
+        TwoLayerNet.load(cut)
+
+
 def test_a_chapter_5_script_cannot_silently_use_the_chapter_4_net() -> None:
     net = TwoLayerNet(12, 6, 4, seed=0)
     assert "chapter 4" in repr(net)

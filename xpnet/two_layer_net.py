@@ -317,7 +317,7 @@ def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
                 raise ModelFileError(f"{path}: not a TwoLayerNet file (no "
                                      f"{', '.join(missing)})")
             headers = {k: (shape, dtype) for k, (shape, _, dtype)
-                       in npy.headers(zf, PARAM_NAMES).items()}
+                       in npy.whole_headers(zf, PARAM_NAMES).items()}
     except ModelFileError:
         raise
     except FileNotFoundError:
@@ -335,8 +335,11 @@ def read_params(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if w1[0] * w1[1] + w2[0] * w2[1] > MAX_PARAMS:
         raise ModelFileError(f"{path}: {w1} and {w2} weights are more than this loader "
                              f"accepts ({MAX_PARAMS}); is it really a TwoLayerNet?")
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in PARAM_NAMES}
+    try:  # the file may have changed since its headers were read
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in PARAM_NAMES}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ModelFileError(f"{path}: not a readable .npz file ({first_line(err)})") from None
     for key, value in arrays.items():
         if not np.isfinite(value).all():
             raise ModelFileError(f"{path}: {key} holds NaN or infinite values")
