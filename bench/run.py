@@ -84,6 +84,7 @@ ORDER = (
 )
 CUDA_SUITES = {  # the suites with CUDA entries, for --cuda-only
     "test_bench_cross_entropy.py", "test_bench_training.py", "test_bench_numerical_gradient.py",
+    "test_bench_mlp_numerical_gradient.py", "test_bench_common.py",
 }
 
 
