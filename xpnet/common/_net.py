@@ -3,12 +3,15 @@ the backward sweep, and the accuracy count. Internal to ``xpnet.common``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from xpnet.backend import Device, get_array_module, parse_device, to_device
+
+from . import params_file
 
 
 class OnDevice:
@@ -25,6 +28,33 @@ class OnDevice:
 
     def _to_device(self, host: dict[str, np.ndarray]) -> dict[str, Any]:
         return {key: self._here(value) for key, value in host.items()}
+
+
+class LayeredParams(OnDevice):
+    """A convolutional net whose ``W{i}``/``b{i}`` live in ``layers[PARAM_LAYERS[i-1]]``."""
+
+    PARAM_LAYERS: Sequence[Any]
+    layers: Any
+    params: dict[str, Any]
+
+    def _layer_grads(self) -> dict[str, Any]:
+        """``{"W1": dW, "b1": db, ...}`` of the parameter layers after a backward sweep."""
+        grads = {}
+        for idx, key in enumerate(self.PARAM_LAYERS, start=1):
+            grads[f"W{idx}"], grads[f"b{idx}"] = self.layers[key].dW, self.layers[key].db
+        return grads
+
+    def save_params(self, file_name: str | os.PathLike[str] = "params.npz") -> None:
+        """Write the parameters as ``.npz`` (a ``.pkl`` name writes the ``.npz`` beside it)."""
+        params_file.save(file_name, self.params)
+
+    def load_params(self, file_name: str | os.PathLike[str] = "params.npz") -> None:
+        """Read parameters saved by ``save_params`` (or ``convert_pickle``) onto the device."""
+        arrays = params_file.load(file_name, self.params)
+        self.params.update(self._to_device(arrays))
+        for idx, key in enumerate(self.PARAM_LAYERS, start=1):
+            self.layers[key].W = self.params[f"W{idx}"]
+            self.layers[key].b = self.params[f"b{idx}"]
 
 
 def randn(*shape: int) -> np.ndarray:

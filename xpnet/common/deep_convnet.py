@@ -7,7 +7,6 @@ xpnet's own, on the configured device, with parameter files in ``.npz``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -16,7 +15,7 @@ import numpy as np
 
 from xpnet.backend import Device
 
-from . import _net, params_file
+from . import _net
 from .layers import Affine, Convolution, Dropout, Pooling, Relu, SoftmaxWithLoss
 
 __all__ = ["DeepConvNet"]
@@ -34,7 +33,7 @@ CONV_4, CONV_5, CONV_6 = _conv(32, 2), _conv(64, 1), _conv(64, 1)
 PARAM_LAYERS = (0, 2, 5, 7, 10, 12, 15, 18)
 
 
-class DeepConvNet(_net.OnDevice):
+class DeepConvNet(_net.LayeredParams):
     """The book's deep net for 28x28 images (over 99% on MNIST after 20 epochs of Adam).
 
     ``layers`` is a list (the book indexes it); dropout is in training mode in ``loss``
@@ -42,6 +41,8 @@ class DeepConvNet(_net.OnDevice):
     from NumPy's global generator, scaled by the book's fixed fan-ins (which assume
     one input channel and 28x28 images), moved to ``device``.
     """
+
+    PARAM_LAYERS = PARAM_LAYERS
 
     def __init__(self, input_dim: tuple[int, int, int] = (1, 28, 28),
                  conv_param_1: Mapping[str, int] = CONV_1,
@@ -113,20 +114,4 @@ class DeepConvNet(_net.OnDevice):
         """Backprop gradients for W1 .. b8 (one training-mode forward pass)."""
         self.loss(x, t)
         _net.backward(self.layers, self.last_layer)
-        grads = {}
-        for idx, position in enumerate(PARAM_LAYERS, start=1):
-            layer = self.layers[position]
-            grads[f"W{idx}"], grads[f"b{idx}"] = layer.dW, layer.db
-        return grads
-
-    def save_params(self, file_name: str | os.PathLike[str] = "params.npz") -> None:
-        """Write the parameters as ``.npz`` (a ``.pkl`` name writes the ``.npz`` beside it)."""
-        params_file.save(file_name, self.params)
-
-    def load_params(self, file_name: str | os.PathLike[str] = "params.npz") -> None:
-        """Read parameters saved by ``save_params`` (or ``convert_pickle``) onto the device."""
-        arrays = params_file.load(file_name, self.params)
-        self.params.update(self._to_device(arrays))
-        for idx, position in enumerate(PARAM_LAYERS, start=1):
-            self.layers[position].W = self.params[f"W{idx}"]
-            self.layers[position].b = self.params[f"b{idx}"]
+        return self._layer_grads()

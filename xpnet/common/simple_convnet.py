@@ -6,7 +6,6 @@ xpnet's own, on the configured device, with parameter files in ``.npz``.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -16,7 +15,7 @@ import numpy as np
 
 from xpnet.backend import Device
 
-from . import _net, params_file
+from . import _net
 from .gradient import numerical_gradient
 from .layers import Affine, Convolution, Pooling, Relu, SoftmaxWithLoss
 
@@ -26,13 +25,15 @@ CONV_PARAM = MappingProxyType({"filter_num": 30, "filter_size": 5, "pad": 0, "st
 PARAM_LAYERS = ("Conv1", "Affine1", "Affine2")  # the layers holding W1/b1, W2/b2, W3/b3
 
 
-class SimpleConvNet(_net.OnDevice):
+class SimpleConvNet(_net.LayeredParams):
     """One convolution (``conv_param``: filter_num, filter_size, pad, stride), a 2x2 max
     pool, a hidden affine layer of ``hidden_size``, and ``output_size`` scores.
 
     ``input_dim``: (channels, height, width) of an image. Weights ``weight_init_std *
     randn`` from NumPy's global generator, biases zero, moved to ``device``.
     """
+
+    PARAM_LAYERS = PARAM_LAYERS
 
     def __init__(self, input_dim: tuple[int, int, int] = (1, 28, 28),
                  conv_param: Mapping[str, int] = CONV_PARAM, hidden_size: int = 100,
@@ -97,19 +98,4 @@ class SimpleConvNet(_net.OnDevice):
         """Backprop gradients for W1, b1, W2, b2, W3, b3."""
         self.loss(x, t)
         _net.backward(self.layers.values(), self.last_layer)
-        grads = {}
-        for idx, name in enumerate(PARAM_LAYERS, start=1):
-            grads[f"W{idx}"], grads[f"b{idx}"] = self.layers[name].dW, self.layers[name].db
-        return grads
-
-    def save_params(self, file_name: str | os.PathLike[str] = "params.npz") -> None:
-        """Write the parameters as ``.npz`` (a ``.pkl`` name writes the ``.npz`` beside it)."""
-        params_file.save(file_name, self.params)
-
-    def load_params(self, file_name: str | os.PathLike[str] = "params.npz") -> None:
-        """Read parameters saved by ``save_params`` (or ``convert_pickle``) onto the device."""
-        arrays = params_file.load(file_name, self.params)
-        self.params.update(self._to_device(arrays))
-        for idx, name in enumerate(PARAM_LAYERS, start=1):
-            self.layers[name].W = self.params[f"W{idx}"]
-            self.layers[name].b = self.params[f"b{idx}"]
+        return self._layer_grads()
