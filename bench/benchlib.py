@@ -15,11 +15,9 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from support import FASHION_DIR  # noqa: F401  (re-exported for the suites)
+from support import cuda_missing  # FASHION_DIR re-exported for the suites
 
-from xpnet.backend import cuda_unavailable_reason
-
-CUDA_REASON = cuda_unavailable_reason()
+CUDA_REASON = cuda_missing()
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 
 

@@ -6,10 +6,9 @@ import os
 
 import numpy as np
 import pytest
-from support import load_fashion
+from support import cuda_missing, load_fashion
 
 from xpnet import backend
-from xpnet.errors import DeviceError
 
 # The CUDA-simulator tests need NUMBA_ENABLE_CUDASIM=1 before numba is imported, so they
 # run in a process of their own (tests/test_cuda_simulator.py starts it).
@@ -25,19 +24,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "cuda" in item.keywords:
                 item.add_marker(skip)
-
-
-def cuda_missing() -> str | None:
-    """What keeps CUDA from this machine, short ("CuPy is not installed"); None if usable.
-
-    A skip line is one of many: it names what is missing (DeviceError.reason without its
-    parenthesised detail), not the error's whole sentence with its install advice.
-    """
-    try:
-        backend.parse_device("cuda")
-    except DeviceError as err:
-        return err.reason.split(" (")[0]
-    return None
 
 
 @pytest.fixture(scope="session", autouse=True)

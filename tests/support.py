@@ -1,6 +1,7 @@
 """Helpers shared by tests/ and bench/ (imported as `support`: both put tests/ on sys.path).
 
-The one definition of where the real Fashion-MNIST files are and when to skip without them.
+The one definition of where the real Fashion-MNIST files are and when to skip without them,
+and of what a skip for want of CUDA says.
 """
 
 from __future__ import annotations
@@ -39,3 +40,18 @@ def load_fashion() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
 
     return load_fashion_mnist(normalize=True, flatten=True, one_hot_label=False,
                               data_dir=FASHION_DIR, download=False)
+
+
+def cuda_missing() -> str | None:
+    """What keeps CUDA from this machine, short ("CuPy is not installed"); None if usable.
+
+    A skip line is one of many: it names what is missing (DeviceError.reason without its
+    parenthesised detail), not the error's whole sentence with its install advice.
+    """
+    from xpnet.backend import DeviceError, parse_device
+
+    try:
+        parse_device("cuda")
+    except DeviceError as err:
+        return err.reason.split(" (")[0]
+    return None

@@ -205,7 +205,9 @@ def test_gradcheck_prints_the_books_four_small_differences_and_its_seed(fashion)
 
 @pytest.mark.slow
 def test_without_mnist_the_default_is_fashion_mnist_and_it_says_so(fashion, tmp_path) -> None:
-    env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "XPNET_DATA_DIR": str(tmp_path / "d")}
+    # No mirror answers (offline): MNIST cannot be had, so the default falls back.
+    env = {"XDG_CACHE_HOME": str(tmp_path / "c"), "XPNET_DATA_DIR": str(tmp_path / "d"),
+           "XPNET_MNIST_MIRRORS": "http://127.0.0.1:9/"}
     r = xpnet("gradcheck", env=env)
     assert r.returncode == 0, r.stderr
     assert "MNIST is not on this machine but Fashion-MNIST is: using it" in r.stderr
@@ -244,8 +246,12 @@ def test_bad_flags_exit_2_with_one_line(args, expected, tmp_path) -> None:
 def test_cuda_requested_without_cuda_exits_2_with_one_line(tmp_path) -> None:
     line = one_line_error(xpnet("train", "--out", str(tmp_path / "o"),
                                 env={"XPNET_DEVICE": "cuda"}))
-    assert "CUDA was requested" in line
+    assert "CUDA was requested" in line and "(XPNET_DEVICE=cpu)" in line
     assert not (tmp_path / "o").exists()
+    # The flag asked for CUDA: the way back is the flag, not the environment variable.
+    line = one_line_error(xpnet("train", "--device", "cuda", "--out", str(tmp_path / "o")))
+    assert "CUDA was requested" in line and "(--device cpu)" in line
+    assert "XPNET_DEVICE" not in line and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize(("make", "expected"), [

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return func(args)
         except UserError as err:
-            print(f"xpnet {args.command}: error: {error_line(err)}", file=sys.stderr)
+            print(f"xpnet {args.command}: error: {error_line(err, args)}", file=sys.stderr)
             return EXIT_USAGE
     except KeyboardInterrupt as stop:
         # A second SIGTERM is still a SIGTERM (143), not a Ctrl-C (130).
