@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-from support import cuda_missing  # FASHION_DIR re-exported for the suites
+from support import FASHION_DIR, cuda_missing  # noqa: F401  (FASHION_DIR re-exported for the suites)
 
 CUDA_REASON = cuda_missing()
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
