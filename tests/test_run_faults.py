@@ -526,6 +526,33 @@ def test_the_first_sigint_lets_the_current_step_finish(data, tmp_path) -> None:
     assert read_metrics(out)["status"] == "interrupted"
 
 
+def test_signals_as_a_flag_only_and_ignored_after_the_work_stopped() -> None:
+    # A sweep's mode: every signal only recorded, never raised; once one came, later ones
+    # are ignored to the process's end (Python's exit would meet them with the default
+    # action, killing it instead of letting it end with 143).
+    from xpnet.run import stop_on_signals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with stop_on_signals(raise_again=False) as received:
+            for _ in range(3):
+                signal.raise_signal(signal.SIGTERM)  # would raise SignalStop the 2nd time
+            signal.raise_signal(signal.SIGINT)
+        assert received() == signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        with stop_on_signals(raise_again=False) as received:
+            pass  # no signal: the handlers before it come back
+        assert received() is None
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
+    with stop_on_signals(raise_again=False):
+        pass
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
 # -- 7. runs that learn nothing say so ----------------------------------------------
 
 def test_a_run_at_chance_level_says_it_learned_nothing(capsys, toy, tmp_path) -> None:

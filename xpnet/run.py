@@ -339,8 +339,9 @@ def stop_on_signals(*, raise_again: bool = True) -> Iterator[Callable[[], int | 
     A second signal raises SignalStop (a KeyboardInterrupt naming the signal), so a stuck
     run can still be stopped; with ``raise_again=False`` it is only recorded, for work
     whose every wait is bounded (a sweep: an exception landing in Dask's close would leave
-    a half-closed cluster), and once a signal came the handlers stay to the end of the
-    process, so a SIGTERM during the exit cannot kill it as it ends with 143.
+    a half-closed cluster), and once a signal came, later ones are ignored to the end of
+    the process: Python gives handlers written in Python back to the default action when
+    it finalizes, so a SIGTERM then would kill the process instead of its exit with 143.
     The handlers are installed even where SIGINT was ignored (a job started with ``&``
     from a script): a run that can stop cleanly should, whatever the shell did.
     """
@@ -356,6 +357,5 @@ def stop_on_signals(*, raise_again: bool = True) -> Iterator[Callable[[], int | 
     try:
         yield lambda: received[0] if received else None
     finally:
-        if raise_again or not received:
-            for s, h in previous.items():
-                signal.signal(s, h)
+        for s, h in previous.items():
+            signal.signal(s, signal.SIG_IGN if received and not raise_again else h)
