@@ -35,6 +35,17 @@ def step_function(backend: str, dtype: str, x: np.ndarray, t: np.ndarray, hidden
             return net.loss(xb, tb)
 
         return step
+    if backend == "reader-loop-cpu":  # the same loop body, a reader's, on xpnet's net
+        net = TwoLayerNet(x.shape[1], hidden, 10, seed=0, dtype=dtype)
+        xb, tb = x.astype(dtype), np.eye(10, dtype=dtype)[t]
+
+        def step():
+            grad = net.gradient(xb, tb)
+            for key in PARAM_NAMES:
+                net.params[key] -= LR * grad[key]
+            return net.loss(xb, tb)
+
+        return step
     if backend.startswith("xpnet"):
         device = "cuda" if backend.endswith("cuda") else "cpu"
         net = TwoLayerNet(x.shape[1], hidden, 10, seed=0, dtype=dtype, device=device)
@@ -63,7 +74,8 @@ def step_function(backend: str, dtype: str, x: np.ndarray, t: np.ndarray, hidden
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(
-    "backend", backends("numpy", "xpnet-cpu", "xpnet-cuda", "torch-cpu", "torch-cuda")
+    "backend", backends("numpy", "reader-loop-cpu", "xpnet-cpu", "xpnet-cuda", "torch-cpu",
+                        "torch-cuda")
 )
 def test_train_step(benchmark, backend, dtype, batch100) -> None:
     x, t = batch100
