@@ -91,10 +91,13 @@ SOURCES = {
     "__cuda_array_interface__)": "https://github.com/NVIDIA/numba-cuda/pull/288",
     "graph_node_s = 3.4 us: time per short kernel inside a CUDA graph (2.9 us of it the "
     "kernel itself); host_wait_s = 5.8 us: 9.6 us per kernel with a stream synchronize "
-    "after each, against 3.8 us without (Getting Started with CUDA Graphs)":
+    "after each, against 3.8 us without (Getting Started with CUDA Graphs; these figures "
+    "are as recalled from the post, which could not be re-read where the model was made: "
+    "check them first when a GPU is lent)":
         "https://developer.nvidia.com/blog/cuda-graphs/",
     "graph_launch_s = 2.5 us: cudaGraphLaunch of a straight-line graph, constant in its "
-    "length since CUDA 12.6 (plus CuPy's Python call, cupy_call_s)":
+    "length since CUDA 12.6 (plus CuPy's Python call, cupy_call_s; as recalled from the "
+    "post, not re-read: check it first when a GPU is lent)":
         "https://developer.nvidia.com/blog/constant-time-launch-for-straight-line-graphs-and-"
         "other-performance-enhancements/",
     "copy_s = 10 us: fixed cost of a small cudaMemcpy (5-7 us per cudaMemcpyAsync in "

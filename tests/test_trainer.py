@@ -203,7 +203,7 @@ def test_stopped_and_continued_is_bit_for_bit_the_uninterrupted_run(rng, grad) -
 
 
 @pytest.mark.slow
-def test_the_books_script_with_only_its_imports_changed_learns_fashion_mnist(fashion) -> None:
+def test_a_readers_chapter_4_script_learns_fashion_mnist(fashion) -> None:
     out = subprocess.run([sys.executable, str(SCRIPTS / "train_neuralnet.py"), "2000"],
                          capture_output=True, text=True, timeout=600, check=True)
     lines = out.stdout.splitlines()
