@@ -1,12 +1,16 @@
 """Helpers shared by tests/ and bench/ (imported as `support`: both put tests/ on sys.path).
 
 The one definition of where the real Fashion-MNIST files are and when to skip without them,
-and of what a skip for want of CUDA says.
+of what a skip for want of CUDA says, and of how a folder of tests runs on the CuPy
+stand-in (in a process of its own).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +59,46 @@ def cuda_missing() -> str | None:
     except DeviceError as err:
         return err.reason.split(" (")[0]
     return None
+
+
+TESTS = Path(__file__).resolve().parent
+STANDIN = TESTS / "standin"
+
+
+def standin_is_cupy() -> bool:
+    """Whether ``import cupy`` would give the stand-in (found, never imported)."""
+    spec = importlib.util.find_spec("cupy")
+    return spec is not None and spec.origin is not None and Path(spec.origin).is_relative_to(
+        STANDIN)
+
+
+def reset_standin() -> None:
+    """Device 0 current, the legacy streams current, no capture left open by a test."""
+    from cupy import _standin
+
+    _standin.set_device(0)
+    for stack in _standin.current_streams:
+        stack.clear()
+    for state in _standin._streams.values():
+        state.recording, state.buffers, state.invalidated = None, [], False
+
+
+def run_on_standin(folder: str, timeout: int) -> None:
+    """Run tests/<folder> where ``import cupy`` is the stand-in; fail with its report.
+
+    A fresh interpreter: NUMBA_ENABLE_CUDASIM must be set before Numba is imported, and
+    the main run must never see the stand-in as ``cupy`` (every cuda-marked test would
+    take it for CuPy). Every test there must pass: none skipped.
+    """
+    path = os.pathsep.join(p for p in (str(STANDIN), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "NUMBA_ENABLE_CUDASIM": "1"}
+    env.pop("XPNET_DEVICE", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(TESTS / folder), "-q", "-p", "no:cacheprovider",
+         "-o", "addopts="],
+        capture_output=True, text=True, env=env, timeout=timeout, cwd=TESTS.parent,
+    )
+    report = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, report
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary

@@ -15,24 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import STANDIN, run_on_standin
 
-TESTS = Path(__file__).parent
-STANDIN = TESTS / "standin"
 REAL_CUPY_PYTHON = os.environ.get("XPNET_REAL_CUPY_PYTHON", "/tmp/cupyenv/bin/python")
 
 
 def test_the_standins_strictness_tests_pass_in_their_own_process() -> None:
-    path = os.pathsep.join(p for p in (str(STANDIN), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "NUMBA_ENABLE_CUDASIM": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(TESTS / "standin_tests"), "-q",
-         "-p", "no:cacheprovider", "-o", "addopts="],
-        capture_output=True, text=True, env=env, timeout=300, cwd=TESTS.parent,
-    )
-    report = result.stdout[-4000:] + result.stderr[-2000:]
-    assert result.returncode == 0, report
-    summary = result.stdout.strip().splitlines()[-1]
-    assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
+    run_on_standin("standin_tests", timeout=300)
 
 
 def test_the_main_run_does_not_see_the_standin() -> None:

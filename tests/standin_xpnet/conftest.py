@@ -7,21 +7,14 @@ main run never imports the stand-in as ``cupy``.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
+from support import reset_standin, standin_is_cupy
+
 TESTS = Path(__file__).resolve().parent.parent
-STANDIN = TESTS / "standin"
 
-
-def _standin_is_cupy() -> bool:
-    spec = importlib.util.find_spec("cupy")  # finds, never imports
-    return spec is not None and spec.origin is not None and Path(spec.origin).is_relative_to(
-        STANDIN)
-
-
-collect_ignore_glob = [] if _standin_is_cupy() else ["*"]
+collect_ignore_glob = [] if standin_is_cupy() else ["*"]
 
 
 if not collect_ignore_glob:
@@ -34,13 +27,7 @@ if not collect_ignore_glob:
     def _fresh_standin():
         """Each test starts on device 0, legacy streams current, no capture open."""
         yield
-        from cupy import _standin
-
-        _standin.set_device(0)
-        for stack in _standin.current_streams:
-            stack.clear()
-        for state in _standin._streams.values():
-            state.recording, state.buffers, state.invalidated = None, [], False
+        reset_standin()
 
     @pytest.fixture(scope="session")
     def small_data(tmp_path_factory) -> Path:
