@@ -48,6 +48,7 @@ class DeviceFunctions(NamedTuple):
     activate: Any  # (kind, a) -> act(a)
     logits_loss: Any  # (pre, b, base, n_out, t, shift, k, bump) -> L_b
     shifted_loss: Any  # L_b when unit j of layer l moves by e (see below)
+    sample_forward: Any  # sample b's unperturbed pre/post-activations and its loss
 
 
 def build_device_functions(jit: Callable[[Any], Any]) -> DeviceFunctions:
@@ -125,26 +126,19 @@ def build_device_functions(jit: Callable[[Any], Any]) -> DeviceFunctions:
                 cur[q] = nxt[q]
         return logits_loss(pre, b, uoff[last], n_out, t, cur, -1, 0.0)
 
-    return DeviceFunctions(activate, logits_loss, shifted_loss)
+    @jit
+    def sample_forward(b, x, labels, kind, widths, woff, wflat, bflat, uoff, pre, post,
+                       base_loss, empty):
+        """Sample b's unperturbed float64 forward pass into pre[b]/post[b]; its loss.
 
-
-_cpu = build_device_functions(njit(cache=True))
-_activate = _cpu.activate
-_logits_loss = _cpu.logits_loss
-_shifted_loss = _cpu.shifted_loss
-
-
-@njit(parallel=True, cache=True)
-def _forward(x, labels, kind, widths, woff, wflat, boff, bflat, uoff, pre, post, base_loss):
-    """The unperturbed float64 forward pass of every sample, and each sample's loss."""
-    last = widths.shape[0] - 2
-    empty = np.empty(0)
-    for b in prange(x.shape[0]):
+        b_l has one entry per unit of layer l, so bflat shares the units' offsets uoff.
+        """
+        last = widths.shape[0] - 2
         for m in range(last + 1):
             n_in = widths[m]
             n_out = widths[m + 1]
             for q in range(n_out):
-                pre[b, uoff[m] + q] = bflat[boff[m] + q]
+                pre[b, uoff[m] + q] = bflat[uoff[m] + q]
             for k in range(n_in):
                 v = x[b, k] if m == 0 else post[b, uoff[m - 1] + k]
                 if v != 0.0:  # images and ReLU outputs are mostly zeros
@@ -153,9 +147,25 @@ def _forward(x, labels, kind, widths, woff, wflat, boff, bflat, uoff, pre, post,
                         pre[b, uoff[m] + q] += v * wflat[row + q]
             if m < last:
                 for q in range(n_out):
-                    post[b, uoff[m] + q] = _activate(kind, pre[b, uoff[m] + q])
-        base_loss[b] = _logits_loss(pre, b, uoff[last], widths[last + 1], labels[b], empty,
-                                    -1, 0.0)
+                    post[b, uoff[m] + q] = activate(kind, pre[b, uoff[m] + q])
+        base_loss[b] = logits_loss(pre, b, uoff[last], widths[last + 1], labels[b], empty,
+                                   -1, 0.0)
+
+    return DeviceFunctions(activate, logits_loss, shifted_loss, sample_forward)
+
+
+_cpu = build_device_functions(njit(cache=True))
+_shifted_loss = _cpu.shifted_loss
+_sample_forward = _cpu.sample_forward
+
+
+@njit(parallel=True, cache=True)
+def _forward(x, labels, kind, widths, woff, wflat, bflat, uoff, pre, post, base_loss):
+    """The unperturbed float64 forward pass of every sample, and each sample's loss."""
+    empty = np.empty(0)
+    for b in prange(x.shape[0]):
+        _sample_forward(b, x, labels, kind, widths, woff, wflat, bflat, uoff, pre, post,
+                        base_loss, empty)
 
 
 @njit(parallel=True, cache=True)
@@ -199,8 +209,7 @@ class Packed(NamedTuple):
     widths: np.ndarray  # (L + 1,) int64: inputs, each layer's units
     woff: np.ndarray  # (L,) int64: where W_l (row-major) starts in wflat
     wflat: np.ndarray
-    boff: np.ndarray  # (L,) int64: where b_l starts in bflat
-    bflat: np.ndarray
+    bflat: np.ndarray  # b_l starts at uoff[l]: one entry per unit
     uoff: np.ndarray  # (L,) int64: where layer l's units start in a sample's unit row
 
 
@@ -212,8 +221,7 @@ def pack(weights: Sequence[Any], biases: Sequence[Any]) -> Packed:
     uoff = np.concatenate([[0], np.cumsum(widths[1:])[:-1]]).astype(np.int64)
     wflat = np.concatenate([np.asarray(w, np.float64).ravel() for w in weights])
     bflat = np.concatenate([np.asarray(v, np.float64).ravel() for v in biases])
-    # b_l has one entry per unit of layer l, so its offset is the units' offset
-    return Packed(widths, woff, wflat, uoff, bflat, uoff)
+    return Packed(widths, woff, wflat, bflat, uoff)
 
 
 def _unpack(grads: Sequence[np.ndarray], weights: Sequence[Any],
@@ -257,8 +265,8 @@ def mlp_numerical_gradient(
     pre = np.empty((batch, units))
     post = np.zeros((batch, units))
     base_loss = np.empty(batch)
-    _forward(x, labels, kind, packed.widths, packed.woff, packed.wflat, packed.boff,
-             packed.bflat, packed.uoff, pre, post, base_loss)
+    _forward(x, labels, kind, packed.widths, packed.woff, packed.wflat, packed.bflat,
+             packed.uoff, pre, post, base_loss)
     grads = []
     for layer in range(len(weights)):
         out = np.empty((packed.widths[layer] + 1, packed.widths[layer + 1]))
@@ -284,7 +292,7 @@ def _cuda_kernels() -> tuple[Any, Any, Any]:
     from numba import cuda
 
     dev = build_device_functions(cuda.jit(device=True))
-    activate, logits_loss, shifted_loss = dev.activate, dev.logits_loss, dev.shifted_loss
+    shifted_loss, sample_forward = dev.shifted_loss, dev.sample_forward
 
     @cuda.jit
     def cast_into(src, dst, offset):
@@ -298,25 +306,9 @@ def _cuda_kernels() -> tuple[Any, Any, Any]:
                 empty):
         """One thread per sample: the CPU's _forward."""
         b = cuda.grid(1)
-        if b >= x.shape[0]:
-            return
-        last = widths.shape[0] - 2
-        for m in range(last + 1):
-            n_in = widths[m]
-            n_out = widths[m + 1]
-            for q in range(n_out):
-                pre[b, uoff[m] + q] = bflat[uoff[m] + q]
-            for k in range(n_in):
-                v = x[b, k] if m == 0 else post[b, uoff[m - 1] + k]
-                if v != 0.0:
-                    row = woff[m] + k * n_out
-                    for q in range(n_out):
-                        pre[b, uoff[m] + q] += v * wflat[row + q]
-            if m < last:
-                for q in range(n_out):
-                    post[b, uoff[m] + q] = activate(kind, pre[b, uoff[m] + q])
-        base_loss[b] = logits_loss(pre, b, uoff[last], widths[last + 1], labels[b], empty,
-                                   -1, 0.0)
+        if b < x.shape[0]:
+            sample_forward(b, x, labels, kind, widths, woff, wflat, bflat, uoff, pre, post,
+                           base_loss, empty)
 
     @cuda.jit
     def layer_grad(layer, start, count, x, labels, kind, widths, woff, wflat, uoff, pre, post,
