@@ -102,3 +102,26 @@ def run_on_standin(folder: str, timeout: int) -> None:
     assert result.returncode == 0, report
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
+
+
+DASK = Path(sys.executable).with_name("dask")  # the dask command of this environment
+
+
+def start_logged(command: list[str], log: Path, cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``command`` (a Dask scheduler or worker) in its own session, its output to
+    ``log``: a file, not a pipe nobody reads, which would block the process when full."""
+    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=cwd,
+                            start_new_session=True)
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each, then wait (30 s each at most) and kill what is left."""
+    for p in processes:
+        if p.poll() is None:
+            p.terminate()
+    for p in processes:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=10)

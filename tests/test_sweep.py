@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import FASHION_DIR, require_fashion_mnist
+from support import DASK, FASHION_DIR, require_fashion_mnist, start_logged, stop_processes
 
 from xpnet import cli
 from xpnet.run import load_data, provenance, run
@@ -34,7 +34,6 @@ from xpnet.trainer import DivergenceError
 # 2 learning rates x 2 sizes, short; lr 1e308 overflows to a NaN loss within 3 steps
 GRID = ["--lr", "0.1,1e308", "--hidden", "20,30", "--seed", "3", "--iters", "200"]
 DATA = ["--dataset", "fashion-mnist", "--data-dir", str(FASHION_DIR)]
-DASK = Path(sys.executable).with_name("dask")
 
 
 def grid_configs() -> list[RunConfig]:
@@ -246,30 +245,14 @@ def test_a_dry_run_of_many_trials_needs_no_yes(tmp_path):
     assert not (tmp_path / "sweep").exists()
 
 
-def start(command: list[str], log: Path, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, cwd=cwd)
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for p in processes:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in processes:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
-
-
 @pytest.mark.slow
 def test_separate_scheduler_and_workers(tmp_path, reference):
     from distributed import Client
 
     file = tmp_path / "scheduler.json"
-    processes = [start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                        "--no-dashboard", "--scheduler-file", str(file)],
-                       tmp_path / "scheduler.log", tmp_path)]
+    processes = [start_logged([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", str(file)],
+                              tmp_path / "scheduler.log", tmp_path)]
     try:
         deadline = time.monotonic() + 60
         while not file.exists() and time.monotonic() < deadline:
@@ -278,7 +261,7 @@ def test_separate_scheduler_and_workers(tmp_path, reference):
         address = json.loads(file.read_text())["address"]
         assert address.startswith("tcp://127.0.0.1:")
         for i in range(2):
-            processes.append(start(
+            processes.append(start_logged(
                 [str(DASK), "worker", address, "--nthreads", "1", "--host", "127.0.0.1",
                  "--no-dashboard", "--local-directory", str(tmp_path / f"w{i}")],
                 tmp_path / f"worker{i}.log", tmp_path))
@@ -295,8 +278,8 @@ def test_separate_scheduler_and_workers(tmp_path, reference):
             "scheduler", address, 2)
         assert_like_reference(out, reference)
     finally:
-        stop(processes[1:])
-        stop(processes[:1])
+        stop_processes(processes[1:])
+        stop_processes(processes[:1])
 
 
 @pytest.mark.slow

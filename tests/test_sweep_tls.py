@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from run_toys import toy_dataset
+from support import DASK, start_logged, stop_processes
 
-DASK = Path(sys.executable).with_name("dask")
 EXTENSIONS = """\
 [ca]
 basicConstraints = critical, CA:TRUE
@@ -52,33 +52,15 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     return {"ca": folder / "ca.pem", "cert": folder / "node.pem", "key": folder / "node.key"}
 
 
-def start(command: list[str], log: Path) -> subprocess.Popen:
-    # output to a file, not a pipe nobody reads (a full pipe would block the process)
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(processes: list[subprocess.Popen]) -> None:
-    for p in processes:
-        if p.poll() is None:
-            p.terminate()
-    for p in processes:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)
-
-
 @pytest.mark.slow
 def test_a_sweep_runs_on_a_tls_scheduler_and_worker(tmp_path):
     certs = make_certificates(tmp_path)
     tls = ["--tls-ca-file", str(certs["ca"]), "--tls-cert", str(certs["cert"]),
            "--tls-key", str(certs["key"])]
     file = tmp_path / "scheduler.json"
-    processes = [start([str(DASK), "scheduler", "--host", "tls://127.0.0.1", "--port", "0",
-                        "--no-dashboard", "--scheduler-file", str(file), *tls],
-                       tmp_path / "scheduler.log")]
+    processes = [start_logged([str(DASK), "scheduler", "--host", "tls://127.0.0.1",
+                               "--port", "0", "--no-dashboard", "--scheduler-file", str(file),
+                               *tls], tmp_path / "scheduler.log")]
     try:
         deadline = time.monotonic() + 60
         while not file.exists():
@@ -87,9 +69,10 @@ def test_a_sweep_runs_on_a_tls_scheduler_and_worker(tmp_path):
             time.sleep(0.1)
         address = json.loads(file.read_text())["address"]
         assert address.startswith("tls://127.0.0.1:")
-        processes.append(start([str(DASK), "worker", address, "--nthreads", "1",
-                                "--host", "127.0.0.1", "--no-dashboard", "--local-directory",
-                                str(tmp_path / "w"), *tls], tmp_path / "worker.log"))
+        processes.append(start_logged([str(DASK), "worker", address, "--nthreads", "1",
+                                       "--host", "127.0.0.1", "--no-dashboard",
+                                       "--local-directory", str(tmp_path / "w"), *tls],
+                                      tmp_path / "worker.log"))
         data = toy_dataset(tmp_path / "data")
         sweep = [sys.executable, "-m", "xpnet", "sweep", "--dataset", "fashion-mnist",
                  "--data-dir", str(data), "--lr", "0.1,0.5", "--hidden", "8",
@@ -123,5 +106,5 @@ def test_a_sweep_runs_on_a_tls_scheduler_and_worker(tmp_path):
         assert r.returncode == 2 and r.stderr.splitlines()[-1].startswith(
             "xpnet sweep: error: "), r.stderr
     finally:
-        stop(processes[1:])
-        stop(processes[:1])
+        stop_processes(processes[1:])
+        stop_processes(processes[:1])
