@@ -30,6 +30,7 @@ FLOORS: list[tuple[str, int]] = [
     ("xpnet.folder_lock", 1),
     ("xpnet.backend", 1),
     ("xpnet.inputs", 1),
+    ("xpnet.counter_random", 1),
     ("xpnet.functions", 2),
     ("xpnet.gradient", 2),
     ("xpnet.fused", 3),

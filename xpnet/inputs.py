@@ -28,14 +28,22 @@ from .backend import get_array_module
 from .dataset.specs import SPECS
 from .errors import InputError
 
-__all__ = ["DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "InputError", "LabelCheck", "SEED_RANGE",
-           "choice", "device_labels", "float_dtype", "labels", "positive_float", "positive_int",
-           "random_seed", "samples", "seed"]
+__all__ = ["ACTIVATIONS", "DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "NETS", "OPTIMIZERS",
+           "WEIGHT_INITS", "InputError", "LabelCheck", "SEED_RANGE",
+           "choice", "device_labels", "float_dtype", "labels", "non_negative_float",
+           "positive_float", "positive_int", "random_seed", "samples", "seed", "weight_init"]
 
 # The choices of a run's settings, named once for the API, the CLI and sweeps.
 DATASETS = tuple(SPECS)  # "mnist", "fashion-mnist"
 FLOAT_DTYPES = ("float64", "float32")  # float64 first: the book's
 GRAD_METHODS = ("backprop", "numerical")
+# The nets a run trains: chapter 4's TwoLayerNet, then the book's MultiLayerNet (ch. 6),
+# SimpleConvNet (ch. 7) and DeepConvNet (ch. 8).
+NETS = ("two-layer", "multi-layer", "simple-conv", "deep-conv")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")  # ch. 6
+ACTIVATIONS = ("relu", "sigmoid")  # MultiLayerNet's choice
+# weight_init_std's names: He (sqrt(2 / fan_in)) and Xavier (sqrt(1 / fan_in)), as the book
+WEIGHT_INITS = ("relu", "he", "sigmoid", "xavier")
 SEED_RANGE = "0..2**63-1"  # what NumPy's generators and metrics.json take whole
 
 
@@ -73,6 +81,29 @@ def positive_float(name: str, value: Any) -> float:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def non_negative_float(name: str, value: Any) -> float:
+    """``value`` as a float if it is a finite number >= 0 (a weight decay: 0 is none)."""
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    try:
+        return positive_float(name, value)
+    except InputError:
+        raise InputError(f"{name} must be a finite number >= 0, got {value!r}") from None
+
+
+def weight_init(name: str, value: Any) -> float | str:
+    """A weight scale: a positive number, or one of ``WEIGHT_INITS`` (lower case)."""
+    if isinstance(value, str):
+        if value.lower() in WEIGHT_INITS:
+            return value.lower()
+        try:
+            value = float(value)
+        except ValueError:
+            raise InputError(f"{name} must be a positive number or one of "
+                             f"{', '.join(WEIGHT_INITS)}, got {value!r}") from None
+    return positive_float(name, value)
 
 
 def float_dtype(dtype: Any) -> np.dtype:
