@@ -91,11 +91,47 @@ class TwoLayerNet:
         }
         self.params = {k: to_device(v.astype(self.dtype), self.device) for k, v in host.items()}
 
+    param_names = PARAM_NAMES
+
     @property
     def sizes(self) -> tuple[int, int, int]:
         """``(input_size, hidden_size, output_size)``."""
         d, h = self.params["W1"].shape
         return d, h, self.params["W2"].shape[1]
+
+    # -- the face a run trains through (xpnet.trainer, xpnet.run) -----------------------
+
+    @property
+    def features(self) -> int:
+        """Inputs per sample (784 for MNIST)."""
+        return self.sizes[0]
+
+    @property
+    def classes(self) -> int:
+        """Scores per sample."""
+        return self.sizes[2]
+
+    def describe(self) -> str:
+        """The net in one line, e.g. ``TwoLayerNet(784, 50, 10)``."""
+        return "TwoLayerNet({}, {}, {})".format(*self.sizes)
+
+    def step_bytes(self, batch_size: int) -> int:
+        """About the device memory one training step of ``batch_size`` samples needs."""
+        d, h, c = self.sizes
+        # x batch, hidden activations and their gradient, logits and theirs, indices
+        return batch_size * ((d + 2 * h + 2 * c) * self.dtype.itemsize + 8)
+
+    def start_iteration(self, iteration: int) -> None:
+        """Nothing to do: this net draws no random numbers while training."""
+
+    def host_params(self) -> dict[str, np.ndarray]:
+        """Host copies of the parameters, in ``param_names`` order."""
+        return {k: asnumpy(self.params[k]).copy() for k in PARAM_NAMES}
+
+    def set_params(self, arrays: Mapping[str, Any]) -> None:
+        """Copy host ``arrays`` (exactly ``param_names``, the net's shapes) into the
+        parameters, in place, in the net's dtype; ModelFileError if they do not fit."""
+        copy_params_in(self.params, arrays, self.device, self.dtype)
 
     # -- the input boundary: check and normalise once, then trust ---------------------
 
@@ -280,6 +316,28 @@ class TwoLayerNet:
 
 
 FILE_FORMAT = "xpnet-two-layer-net/1"
+
+
+def copy_params_in(params: Mapping[str, Any], arrays: Mapping[str, Any], device: Device,
+                   dtype: np.dtype) -> None:
+    """``params[k][...] = arrays[k]`` for every name, after checking names and shapes.
+
+    In place, so whatever holds the parameter arrays (layers, a captured CUDA step) sees
+    the new values. ModelFileError, one line, if names or shapes differ.
+    """
+    if set(arrays) != set(params):
+        raise ModelFileError(f"parameters {sorted(arrays)} do not fit this net's "
+                             f"{sorted(params)}")
+    checked = {}
+    for key, p in params.items():
+        a = np.asarray(arrays[key])
+        if a.shape != p.shape or not np.issubdtype(a.dtype, np.number):
+            raise ModelFileError(f"parameter {key} is {a.dtype} {a.shape}; this net's is "
+                                 f"{np.dtype(dtype).name} {p.shape}")
+        checked[key] = a
+    with use_device(device):
+        for key, p in params.items():
+            p[...] = to_device(checked[key].astype(dtype, copy=False), device)
 
 
 def _check_fits(d: int, h: int, c: int, device: Device) -> None:

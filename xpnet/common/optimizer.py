@@ -14,7 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.backend import get_array_module
+from xpnet.backend import asnumpy, get_array_module
+from xpnet.errors import ModelFileError
+from xpnet.inputs import choice
+
+from .util import onto_device_of
 
 __all__ = ["np", "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 
@@ -55,8 +59,12 @@ class Momentum:
         if self.v is None:
             self.v = _zeros_like(params)
         for key in params:
-            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
-            params[key] += self.v[key]
+            v = self.v[key]
+            # In place (a captured CUDA step and a restored state keep the same array),
+            # with the book's roundings: momentum * v, lr * g, then their difference.
+            v *= self.momentum
+            v -= self.lr * grads[key]
+            params[key] += v
 
 
 class Nesterov:
@@ -138,3 +146,69 @@ class Adam:
             m += (1 - b1) * (g - m)
             v += (1 - b2) * (g**2 - v)
             params[key] -= step * m / (_sqrt(v) + EPS)
+
+
+# -- for runs that stop and resume (xpnet train): not part of the book's API -------------
+
+CLASSES = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
+           "rmsprop": RMSprop, "adam": Adam}
+# The per-parameter state arrays of each optimizer, by attribute name.
+SLOTS = {SGD: (), Momentum: ("v",), Nesterov: ("v",), AdaGrad: ("h",), RMSprop: ("h",),
+         Adam: ("m", "v")}
+
+Optimizer = SGD | Momentum | Nesterov | AdaGrad | RMSprop | Adam
+
+
+def make(name: str, lr: float) -> Optimizer:
+    """The optimizer called ``name`` (``xpnet.inputs.OPTIMIZERS``) with learning rate
+    ``lr`` and the book's other settings."""
+    return CLASSES[choice("optimizer", name, tuple(CLASSES))](lr=lr)
+
+
+def state(opt: Optimizer) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """``(arrays, scalars)``: host copies of ``opt``'s state, named ``"<slot>.<param>"``
+    (``"v.W1"``, ``"h.b2"``, ``"m.W1"``), and its counters (Adam: ``{"iter": n}``).
+
+    Before the first update there are no arrays.
+    """
+    arrays = {}
+    for slot in SLOTS[type(opt)]:
+        for key, value in (getattr(opt, slot) or {}).items():
+            arrays[f"{slot}.{key}"] = asnumpy(value).copy()
+    scalars = {"iter": int(opt.iter)} if isinstance(opt, Adam) else {}
+    return arrays, scalars
+
+
+def restore(opt: Optimizer, arrays: Mapping[str, np.ndarray], scalars: Mapping[str, Any],
+            params: Mapping[str, Any]) -> None:
+    """Give ``opt`` the state ``state`` saved, for the parameters ``params``.
+
+    Each array goes onto its parameter's device in its dtype. No arrays: a fresh state
+    (saved before the first update). Names, shapes or counters that do not fit
+    ``params`` and ``opt`` raise ModelFileError.
+    """
+    slots = SLOTS[type(opt)]
+    expected = {f"{slot}.{key}" for slot in slots for key in params}
+    given = set(arrays)
+    if given and given != expected:
+        raise ModelFileError(
+            f"optimizer state does not fit a {type(opt).__name__} of these parameters: "
+            f"missing {sorted(expected - given)}, unexpected {sorted(given - expected)}")
+    restored = {}
+    for slot in slots if given else ():
+        restored[slot] = {}
+        for key, p in params.items():
+            a = np.asarray(arrays[f"{slot}.{key}"])
+            if a.shape != p.shape or not np.issubdtype(a.dtype, np.floating):
+                raise ModelFileError(f"optimizer state {slot}.{key} is {a.dtype} {a.shape}; "
+                                     f"its parameter is {p.dtype} {p.shape}")
+            restored[slot][key] = onto_device_of(np.array(a, dtype=p.dtype), p)
+    if isinstance(opt, Adam):
+        count = scalars.get("iter")
+        if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0 \
+                or (count == 0) != (not given):
+            raise ModelFileError(f"Adam's saved iteration count {count!r} does not fit its "
+                                 f"{'saved' if given else 'missing'} moments")
+        opt.iter = int(count)
+    for slot in slots:
+        setattr(opt, slot, restored.get(slot))
