@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 
 import numpy as np
@@ -14,7 +15,9 @@ from xpnet.sweep_spec import (
     SpecError,
     count,
     default_seed,
+    layers,
     parse,
+    show,
     swept_of,
     trial_key,
     trials,
@@ -32,12 +35,42 @@ BASE = {"dataset": "fashion-mnist", "device": "cpu", "data_dir": None}
     ("hidden", "50-220:50", [50, 100, 150, 200]),
     ("dtype", "float32,float64", ["float32", "float64"]),
     ("grad", "numerical", ["numerical"]),
+    ("weight_decay", "0,1e-6", [0.0, 1e-6]),
+    ("net", "two-layer,multi-layer", ["two-layer", "multi-layer"]),
+    ("optimizer", "adam,sgd", ["adam", "sgd"]),
+    ("activation", "sigmoid", ["sigmoid"]),
+    ("weight_init_std", "he,0.01,Xavier", ["he", 0.01, "xavier"]),
 ])
 def test_values_lists_and_ranges(name, text, values):
     spec = parse(name, text)
     assert list(spec) == values
     assert len(spec) == len(values)
-    assert all(type(v) is type(values[0]) for v in spec)
+    assert [type(v) for v in spec] == [type(v) for v in values]
+
+
+@pytest.mark.parametrize(("text", "values"), [
+    ("100x6", [(100,) * 6]),
+    ("100x4,50", [(100,) * 4, 50]),
+    ("100x2+50,20+30+40", [(100, 100, 50), (20, 30, 40)]),
+    ("100x1", [(100,)]),
+    ("50-150:50x2,7", [(50, 50), (100, 100), (150, 150), 7]),
+    ("50-150:50", [50, 100, 150]),
+])
+def test_hidden_layers_in_a_sweep(text, values):
+    spec = parse("hidden", text)
+    assert list(spec) == values
+    assert len(spec) == len(values)
+
+
+def test_train_reads_the_same_layer_forms_with_commas_joining_layers():
+    assert layers("hidden", "100,100,100", ",+") == (100, 100, 100)
+    assert layers("hidden", "100x4", ",+") == (100,) * 4
+    assert layers("hidden", "100x2+50", ",+") == layers("hidden", "100,100,50", ",+")
+    assert layers("hidden", " 50 ", ",+") == 50
+    for value in [(100,) * 4, (100, 100, 50), (20, 30, 40)]:
+        assert layers("hidden", show(value)) == value  # what the table shows, a sweep takes
+    assert [show(v) for v in [(100,) * 4, (100, 100, 50), (7,), 50, 1e-06, "he"]] == [
+        "100x4", "100x2+50", "7", "50", "1e-06", "he"]
 
 
 def test_a_huge_range_is_counted_without_being_built():
@@ -79,6 +112,21 @@ def test_distributions(name, text, expected):
     ("lr", "int:1:5", "is a real number"),
     ("seed", "log:0:10", "above 0"),
     ("hidden", "uniform:20:20", "LOW must be below HIGH"),
+    ("hidden", "100,100,100", "would be tried 3 times; for one net of 3 layers of 100 write "
+                              "100x3"),
+    ("hidden", "50,100x2,50", "write 50x2"),
+    ("hidden", "100x", "is not layer sizes"),
+    ("hidden", "x4", "is not layer sizes"),
+    ("hidden", "100x0", "out of range"),
+    ("hidden", "100+", "is not layer sizes"),
+    ("hidden", "10x2000", "more than 1000 hidden layers"),
+    ("hidden", "50-100+20", "joins a range to other layers"),
+    ("weight_decay", "-1e-4", "it must be >= 0"),
+    ("weight_decay", "log:0:1e-4", "above 0"),
+    ("weight_decay", "uniform:-1:1", "LOW and HIGH must be numbers >= 0"),
+    ("weight_init_std", "glorot", "not a number or one of relu, he, sigmoid, xavier"),
+    ("net", "resnet", "not one of two-layer, multi-layer, simple-conv, deep-conv"),
+    ("optimizer", "log:1:2", "takes values"),
 ])
 def test_malformed_specs_say_what_is_wrong(name, text, fragment):
     with pytest.raises(SpecError) as info:
@@ -137,15 +185,36 @@ def test_distributions_need_trials_and_trials_need_distributions():
 
 def test_trial_key_is_a_stable_hash_of_the_settings_that_decide_the_numbers():
     config = RunConfig(dataset="fashion-mnist", lr=0.1, hidden=50, seed=0, iters=2000)
-    text = ('{"batch_size":100,"dataset":"fashion-mnist","device":"cpu","dtype":"float64",'
-            '"grad":"backprop","hidden":50,"iters":2000,"lr":0.1,"seed":0,'
+    # Every setting, resolved: the net and what RunConfig filled in for it are in the key.
+    text = ('{"activation":"sigmoid","batch_size":100,"dataset":"fashion-mnist",'
+            '"device":"cpu","dtype":"float64","grad":"backprop","hidden":50,"iters":2000,'
+            '"lr":0.1,"net":"two-layer","optimizer":"sgd","seed":0,"weight_decay":0.0,'
             '"weight_init_std":0.01}')
     assert trial_key(config) == hashlib.sha256(text.encode()).hexdigest()[:12]
-    moved = RunConfig(**{**config.to_dict(), "data_dir": "/elsewhere"})
+    assert trial_key(RunConfig(**config.to_dict())) == trial_key(config)
+    moved = RunConfig(**{**config.to_dict(), "data_dir": "/elsewhere", "cuda_graph": False})
     assert trial_key(moved) == trial_key(config)
     keys = {trial_key(RunConfig(**{**config.to_dict(), k: v}))
-            for k, v in [("lr", 0.2), ("seed", 1), ("dtype", "float32"), ("iters", 2001)]}
-    assert len(keys) == 4 and trial_key(config) not in keys
+            for k, v in [("lr", 0.2), ("seed", 1), ("dtype", "float32"), ("iters", 2001),
+                         ("batch_size", 50), ("hidden", 51), ("weight_init_std", "xavier"),
+                         ("grad", "numerical"), ("dataset", "mnist"), ("device", "cuda:0")]}
+    assert len(keys) == 10 and trial_key(config) not in keys
+
+
+def test_the_nets_settings_are_in_the_trial_key():
+    multi = RunConfig(net="multi-layer", hidden=(100, 100), seed=0, iters=2000)
+    same = RunConfig.from_dict(json.loads(json.dumps(multi.to_dict())))  # as metrics.json
+    assert same == multi and trial_key(same) == trial_key(multi)
+    # The book's values written out are the same trial as the same values left unset.
+    spelled = RunConfig(net="multi-layer", hidden=[100, 100], seed=0, iters=2000, lr=0.01,
+                        optimizer="sgd", activation="relu", weight_init_std="relu")
+    assert trial_key(spelled) == trial_key(multi)
+    changed = [RunConfig(**{**multi.to_dict(), k: v}) for k, v in [
+        ("optimizer", "adam"), ("activation", "sigmoid"), ("weight_decay", 1e-6),
+        ("hidden", (100, 100, 100)), ("hidden", (100, 50)), ("weight_init_std", 0.01)]]
+    changed.append(RunConfig(net="two-layer", hidden=100, seed=0, iters=2000, lr=0.01))
+    keys = {trial_key(c) for c in changed}
+    assert len(keys) == len(changed) and trial_key(multi) not in keys
 
 
 def test_the_same_settings_on_other_data_are_another_trial():

@@ -4,6 +4,12 @@ Every setting of a run (``RunConfig``) is given as one of:
 
 - **values**, crossed into a grid: ``0.1``, a list ``0.01,0.1,1``, and for integer settings
   ranges ``0-4`` (0 to 4 inclusive) and ``50-200:50`` (step 50), mixed freely: ``0-2,10``;
+- **hidden layers** (``--hidden``): a comma separates the values to try, so one value
+  names all of a net's hidden layers without commas: ``100x4`` is four layers of 100
+  (SIZExCOUNT), sizes that differ are joined with ``+`` (``100x2+50``), and a range takes
+  a count too (``50-200:50x4``: four layers of each width). A list that repeats a size
+  (``100,100,100``) is refused: it reads as layers, which a sweep writes ``100x3``.
+  ``xpnet train --hidden`` reads the same forms, and a comma there joins layers too;
 - **a distribution**, drawn once per ``--trials`` draw (the book's random search, ch. 6.5):
   ``log:LOW:HIGH`` (log-uniform), ``uniform:LOW:HIGH``, ``int:LOW:HIGH`` (integers,
   inclusive). Integer settings round a log-uniform draw to the nearest integer.
@@ -27,19 +33,34 @@ import numpy as np
 
 from . import inputs
 from .errors import InputError
-from .inputs import FLOAT_DTYPES, GRAD_METHODS
+from .inputs import (
+    ACTIVATIONS,
+    FLOAT_DTYPES,
+    GRAD_METHODS,
+    NETS,
+    OPTIMIZERS,
+    WEIGHT_INITS,
+)
 
-# setting -> kind: "int" and "float" are numbers (> 0; seeds >= 0), a tuple is a choice
+# setting -> kind: "int" and "float" are numbers (> 0; seeds and weight decays >= 0),
+# "layers" hidden sizes (an int, or a tuple of them), "init" a weight scale (a number or
+# one of WEIGHT_INITS), a tuple is a choice. The order is the table's and the draws'.
 SETTINGS: dict[str, Any] = {
+    "net": NETS,
+    "optimizer": OPTIMIZERS,
     "lr": "float",
-    "hidden": "int",
+    "weight_decay": "float",
+    "hidden": "layers",
+    "activation": ACTIVATIONS,
     "seed": "int",
     "dtype": FLOAT_DTYPES,
     "iters": "int",
     "batch_size": "int",
-    "weight_init_std": "float",
+    "weight_init_std": "init",
     "grad": GRAD_METHODS,
 }
+INTEGER = ("int", "layers")  # kinds whose values and draws are integers
+MAX_LAYERS = 1000  # hidden layers of one net: a typo such as 100x1000000 is refused
 DISTRIBUTIONS = ("log", "uniform", "int")
 NOT_IN_KEY = ("data_dir", "cuda_graph")  # RunConfig fields that do not change the numbers
 HARD_LIMIT = 1_000_000  # trials, even with --yes: a longer list would not fit in memory
@@ -54,17 +75,31 @@ def flag(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Stacked:
+    """Nets of ``count`` hidden layers of each width in ``widths`` (``50-200:50x4``)."""
+
+    widths: range
+    count: int
+
+    def __len__(self) -> int:
+        return len(self.widths)
+
+    def __iter__(self):
+        return ((w,) * self.count for w in self.widths)
+
+
+@dataclass(frozen=True)
 class Values:
     """A grid axis: the values in the order given (ranges kept lazy, so counting is free)."""
 
-    parts: tuple[Any, ...]  # single values and ``range`` objects
+    parts: tuple[Any, ...]  # single values, ``range`` and ``Stacked`` objects
 
     def __len__(self) -> int:
-        return sum(len(p) if isinstance(p, range) else 1 for p in self.parts)
+        return sum(len(p) if isinstance(p, (range, Stacked)) else 1 for p in self.parts)
 
     def __iter__(self):
         for p in self.parts:
-            yield from (p if isinstance(p, range) else (p,))
+            yield from (p if isinstance(p, (range, Stacked)) else (p,))
 
 
 @dataclass(frozen=True)
@@ -86,6 +121,35 @@ class Distribution:
         return int(round(value)) if integer else float(f"{value:.6g}")
 
 
+def layers(name: str, text: str, joins: str = "+") -> int | tuple[int, ...]:
+    """Hidden sizes from ``SIZE``, ``SIZExCOUNT`` and parts joined by any of ``joins``.
+
+    One plain size is an int (any net takes it); anything else is a tuple of sizes, one
+    per layer: ``100x2+50`` is (100, 100, 50). Raises SpecError naming ``name``'s flag.
+    """
+    parts = [text] if not joins else _split(text, joins)
+    sizes: list[int] = []
+    for part in parts:
+        size_text, times, count_text = part.strip().partition("x")
+        if not size_text or (times and not count_text):
+            raise SpecError(f"{flag(name)}: {text!r} is not layer sizes; write SIZE, "
+                            f"SIZExCOUNT (100x4: four layers of 100) or sizes joined by "
+                            f"{' or '.join(joins)} (100{joins[0]}50)")
+        size = _value(name, "int", size_text)
+        count = _value(name, "int", count_text) if times else 1
+        if len(sizes) + count > MAX_LAYERS:
+            raise SpecError(f"{flag(name)}: {text!r} makes more than {MAX_LAYERS} hidden "
+                            "layers; give fewer")
+        sizes += [size] * count
+    return sizes[0] if len(parts) == 1 and "x" not in text else tuple(sizes)
+
+
+def _split(text: str, joins: str) -> list[str]:
+    for join in joins[1:]:
+        text = text.replace(join, joins[0])
+    return text.split(joins[0])
+
+
 def parse(name: str, text: str) -> Values | Distribution:
     """One option's text as grid values or a distribution; raises SpecError."""
     kind = SETTINGS[name]
@@ -100,9 +164,44 @@ def parse(name: str, text: str) -> Values | Distribution:
         if not item:
             raise SpecError(f"{flag(name)} {text!r} has an empty item; separate values with "
                             "single commas")
-        parts.append(_range(name, item) if kind == "int" and "-" in item
-                     else _value(name, kind, item))
+        if kind == "layers":
+            parts.append(_layer_item(name, item))
+        else:
+            parts.append(_range(name, item) if kind == "int" and "-" in item
+                         else _value(name, kind, item))
+    if kind == "layers":
+        _refuse_repeated_sizes(name, text, parts)
     return Values(tuple(parts))
+
+
+def _layer_item(name: str, item: str) -> Any:
+    """One grid value of hidden sizes: ``layers``' forms, or a range with a count."""
+    if "-" not in item:
+        return layers(name, item)
+    if "+" in item:
+        raise SpecError(f"{flag(name)}: {item!r} joins a range to other layers; a range "
+                        "takes one count (50-200:50x4), or list the nets: 50x4,100x4")
+    widths_text, times, count_text = item.partition("x")
+    widths = _range(name, widths_text)
+    if not times:
+        return widths
+    count = _value(name, "int", count_text)
+    if count > MAX_LAYERS:
+        raise SpecError(f"{flag(name)}: {item!r} makes more than {MAX_LAYERS} hidden layers; "
+                        "give fewer")
+    return Stacked(widths, count)
+
+
+def _refuse_repeated_sizes(name: str, text: str, parts: list[Any]) -> None:
+    """A list repeating a plain size (``100,100,100``) meant layers: say how to write them."""
+    plain = [p for p in parts if isinstance(p, int)]
+    repeated = next((p for p in plain if plain.count(p) > 1), None)
+    if repeated is not None:
+        n = plain.count(repeated)
+        raise SpecError(f"{flag(name)} {text}: a comma separates the values to try, so "
+                        f"{repeated} would be tried {n} times; for one net of {n} layers of "
+                        f"{repeated} write {repeated}x{n} (sizes that differ join with +: "
+                        "100+50)")
 
 
 def _value(name: str, kind: Any, item: str) -> Any:
@@ -110,18 +209,24 @@ def _value(name: str, kind: Any, item: str) -> Any:
         if item not in kind:
             raise SpecError(f"{flag(name)}: {item!r} is not one of {', '.join(kind)}")
         return item
+    if kind == "init" and item.lower() in WEIGHT_INITS:
+        return item.lower()
     try:
         value = int(item) if kind == "int" else float(item)
     except ValueError:
         example = "0-4 or 1,2,3" if kind == "int" else "0.01,0.1"
         what = "an integer" if kind == "int" else "a number"
+        if kind == "init":
+            what, example = f"a number or one of {', '.join(WEIGHT_INITS)}", "0.01,he"
         raise SpecError(f"{flag(name)}: {item!r} is not {what} (e.g. {example})") from None
     rule = (inputs.seed if name == "seed" else inputs.positive_int if kind == "int"
+            else inputs.non_negative_float if name == "weight_decay"
             else inputs.positive_float)
     try:
         return rule(name, value)
     except InputError:
-        allowed = f"an integer in {inputs.SEED_RANGE}" if name == "seed" else "positive"
+        allowed = (f"an integer in {inputs.SEED_RANGE}" if name == "seed"
+                   else ">= 0" if name == "weight_decay" else "positive")
         raise SpecError(f"{flag(name)}: {item} is out of range (it must be {allowed})") from None
 
 
@@ -137,7 +242,8 @@ def _range(name: str, item: str) -> range:
 
 
 def _distribution(name: str, kind: Any, text: str) -> Distribution:
-    example = f"{flag(name)} {'int:20:500' if kind == 'int' else 'log:1e-4:1'}"
+    integer = kind in INTEGER
+    example = f"{flag(name)} {'int:20:500' if integer else 'log:1e-4:1'}"
     fields = text.split(":")
     if isinstance(kind, tuple):
         raise SpecError(f"{flag(name)} takes values ({','.join(kind)}), not a distribution")
@@ -146,14 +252,15 @@ def _distribution(name: str, kind: Any, text: str) -> Distribution:
                         f"KIND:LOW:HIGH with KIND one of {', '.join(DISTRIBUTIONS)} "
                         f"(e.g. {example})")
     dist, low_text, high_text = fields
-    if dist == "int" and kind != "int":
+    if dist == "int" and not integer:
         raise SpecError(f"{flag(name)} is a real number: use log:LOW:HIGH or uniform:LOW:HIGH")
-    number = "int" if dist == "int" else kind
+    number = "int" if dist == "int" or integer else "float"
     try:
         low, high = _value(name, number, low_text), _value(name, number, high_text)
     except SpecError:
-        what = "integers" if number == "int" else "numbers"
-        raise SpecError(f"{flag(name)}: in {text!r} LOW and HIGH must be positive {what} "
+        what = ("positive integers" if number == "int" else "numbers >= 0"
+                if name == "weight_decay" else "positive numbers")
+        raise SpecError(f"{flag(name)}: in {text!r} LOW and HIGH must be {what} "
                         f"(e.g. {example})") from None
     if low >= high or (dist == "log" and low <= 0):
         raise SpecError(f"{flag(name)}: in {text!r} LOW must be below HIGH"
@@ -189,7 +296,7 @@ def trials(base: Mapping[str, Any], options: Mapping[str, Values | Distribution]
     if "seed" not in options:
         axes["seed"] = Values((default_seed(sweep_seed),))
     rng = np.random.default_rng(sweep_seed)
-    drawn = [{k: d.draw(rng, SETTINGS[k] == "int") for k, d in dists.items()}
+    drawn = [{k: d.draw(rng, SETTINGS[k] in INTEGER) for k, d in dists.items()}
              for _ in range(draws or 1)]
     names = list(axes)
     configs, seen = [], set()
@@ -221,6 +328,16 @@ def trial_key(config: Any, data: str | None = None) -> str:
         settings["data"] = data
     text = json.dumps(settings, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def show(value: Any) -> str:
+    """A setting's value as a sweep writes it: ``0.001``, ``he``, ``100x2+50``."""
+    if isinstance(value, tuple):
+        runs = [list(g) for _, g in itertools.groupby(value)]
+        return "+".join(f"{g[0]}x{len(g)}" if len(g) > 1 else str(g[0]) for g in runs)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def swept_of(configs: Iterable[Any]) -> list[str]:
