@@ -29,9 +29,10 @@ from .backend import (
     to_device,
     use_device,
 )
+from .common import optimizer as optimizers
 from .errors import DivergenceError, InputError
 from .inputs import GRAD_METHODS
-from .two_layer_net import PARAM_NAMES, TwoLayerNet
+from .two_layer_net import TwoLayerNet
 
 INDEX_BUDGET = 1 << 20  # batch indices drawn at a time (8 MiB of int64)
 MAX_LOSSES = 1 << 20  # loss values kept in a History (8 MiB of float64)
@@ -97,7 +98,7 @@ def batch_indices(seed: int, chunk: int, batch_size: int, train_size: int) -> np
 
 
 def train(
-    network: TwoLayerNet,
+    network: Any,
     x_train: Any,
     t_train: Any,
     x_test: Any,
@@ -115,14 +116,21 @@ def train(
     on_checkpoint: Callable[[History], None] | None = None,
     checkpoint_every: int | None = None,
     cuda_graph: bool | None = None,
+    optimizer: Any = None,
 ) -> History:
-    """Train ``network`` in place by mini-batch SGD, exactly as the book's loop.
+    """Train ``network`` in place by mini-batch gradient descent, exactly as the book's loop.
 
+    ``network``: a TwoLayerNet or an ``xpnet.nets`` net (anything with the net face:
+    ``params``, ``param_names``, ``features``, ``classes``, ``_loss_and_gradient`` ...).
     Each iteration draws ``batch_size`` indices **with replacement**, takes a gradient
-    (``grad="backprop"`` or ``"numerical"``, the fused central difference) and steps
-    ``W -= learning_rate * g``. At every iteration ``i`` with ``i % iter_per_epoch == 0``
-    (``i = 0`` included) it measures train and test accuracy on the full sets and calls
-    ``on_epoch(i, train_acc, test_acc)``. Labels may be integers or one-hot.
+    (``grad="backprop"`` or ``"numerical"``, the fused central difference) and updates
+    the parameters with ``optimizer``, an ``xpnet.common.optimizer`` object whose state
+    (Momentum's ``v``, Adam's ``m``, ``v``, ``iter`` ...) carries over a stop and resume
+    when the same object is passed back; None is ``SGD(learning_rate)``, chapter 4's
+    ``W -= learning_rate * g`` (``learning_rate`` is not used otherwise). At every
+    iteration ``i`` with ``i % iter_per_epoch == 0`` (``i = 0`` included) it measures
+    train and test accuracy on the full sets and calls ``on_epoch(i, train_acc, test_acc)``.
+    Labels may be integers or one-hot.
 
     The data is moved to the network's device once; batches are drawn there, and the
     GPU is only waited for at evaluations. ``seed`` fixes the batch sequence (None: a
@@ -147,6 +155,11 @@ def train(
     iters_num = inputs.positive_int("iters_num", iters_num)
     batch_size = inputs.positive_int("batch_size", batch_size)
     learning_rate = inputs.positive_float("learning_rate", learning_rate)
+    if optimizer is None:
+        optimizer = optimizers.SGD(learning_rate)
+    elif not callable(getattr(optimizer, "update", None)):
+        raise InputError(f"optimizer must be an xpnet.common.optimizer object (SGD, Adam, "
+                         f"...), got {type(optimizer).__name__}")
     if checkpoint_every is not None:
         checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
     if cuda_graph not in (None, True, False):
@@ -159,18 +172,20 @@ def train(
         train_set = _prepare(network, x_train, t_train, "train")
         test_set = _prepare(network, x_test, t_test, "test")
         history = _history(history, seed, iter_per_epoch(train_set[0].shape[0], batch_size))
-        loop = _Loop(network, train_set, test_set, history, batch_size, learning_rate, grad)
+        loop = _Loop(network, train_set, test_set, history, batch_size, optimizer, grad)
         loop.on_epoch, loop.on_checkpoint = on_epoch, on_checkpoint
         loop.checkpoint_every = checkpoint_every
-        on_gpu = is_cupy_array(train_set[0])
-        if on_gpu:
+        stream: Any = contextlib.nullcontext()
+        if is_cupy_array(train_set[0]):
             synchronize(network.device)  # the uploads, before work on a stream of its own
-            loop.device_step = _DeviceStep(loop, graph=cuda_graph is not False)
+            loop.device_step = _device_step(loop, graph=cuda_graph is not False)
+            stream = (new_stream(network.device) if loop.device_step is None
+                      else loop.device_step.stream)
         start = time.perf_counter()
         bar = _progress_bar(iters_num, history.iterations, progress)
         loop.bar = bar
         try:
-            with loop.device_step.stream if on_gpu else contextlib.nullcontext():
+            with stream:
                 loop.run(iters_num, stop, bar.update)
         finally:
             bar.close()
@@ -243,36 +258,40 @@ class _Loop:
     on_epoch: Callable[[int, float, float], None] | None = None
     on_checkpoint: Callable[[History], None] | None = None
     checkpoint_every: int | None = None
-    device_step: _DeviceStep | None = None  # CUDA: the step in buffers (and its graph)
+    # CUDA: the step in buffers (and its graph); None: the eager step (on a stream on CUDA)
+    device_step: Any = None
     bar: tqdm | None = None
 
-    def __init__(self, network: TwoLayerNet, train_set: tuple[Any, Any],
+    def __init__(self, network: Any, train_set: tuple[Any, Any],
                  test_set: tuple[Any, Any], history: History, batch_size: int,
-                 learning_rate: float, grad: str) -> None:
+                 optimizer: Any, grad: str) -> None:
         self.network = network
         self.grad = grad
         self.train_set, self.test_set = train_set, test_set
         self.history = history
         self.batch_size = batch_size
-        self.learning_rate = learning_rate
+        self.optimizer = optimizer
         self.gradient = (network._loss_and_gradient if grad == "backprop"
                          else _numerical_step(network))
         self.chunk_length = chunk_length(batch_size)
-        self.losses = _LossBuffer(get_array_module(train_set[0]), self.chunk_length, history,
-                                  learning_rate)
+        self.xp = get_array_module(train_set[0])
+        self.losses = _LossBuffer(self.xp, self.chunk_length, history, optimizer.lr)
 
     def run(self, iters_num: int, stop: Callable[[], bool] | None,
             tick: Callable[[], Any]) -> None:
         """Iterations ``history.iterations`` to ``iters_num``, or until ``stop()``."""
         i = self.history.iterations
         train_size = self.train_set[0].shape[0]
+        self.network.start_iteration(i)
         while i < iters_num:
             chunk = i // self.chunk_length
             first = chunk * self.chunk_length  # the iteration of this chunk's first batch
             self.losses.start(first, logged=i)
             batches = batch_indices(self.history.seed, chunk, self.batch_size, train_size)
             if self.device_step is not None:
-                self.device_step.start_chunk(batches, i - first)
+                self.device_step.start_chunk(batches, i - first, i)
+            elif self.xp is not np:  # the eager step on a GPU: the chunk's indices there
+                batches = to_device(batches, self.network.device)
             end = min(iters_num, first + self.chunk_length)
             while i < end:
                 if self.device_step is not None:
@@ -296,12 +315,10 @@ class _Loop:
             self.losses.flush(i)
 
     def step(self, iteration: int, batch: Any) -> None:
-        """One SGD step on the samples ``batch`` (indices on the device)."""
+        """One step on the samples ``batch`` (indices on the device)."""
         x, t = self.train_set
         loss, grads = self.gradient(x[batch], t[batch])
-        params = self.network.params
-        for key in PARAM_NAMES:
-            params[key] -= self.learning_rate * grads[key]
+        self.optimizer.update(self.network.params, grads)
         self.losses.put(iteration, loss)
 
     def evaluate(self, done: int) -> None:
@@ -319,7 +336,7 @@ class _Loop:
                 self.on_epoch(done - 1, train_acc, test_acc)
 
 
-def _numerical_step(network: TwoLayerNet) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
+def _numerical_step(network: Any) -> Callable[[Any, Any], tuple[Any, dict[str, Any]]]:
     def step(x: Any, labels: Any) -> tuple[Any, dict[str, Any]]:
         grads = network._numerical_gradient(x, labels)
         return network._loss(x, labels), grads
@@ -327,11 +344,9 @@ def _numerical_step(network: TwoLayerNet) -> Callable[[Any, Any], tuple[Any, dic
     return step
 
 
-def check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
+def check_step_fits(network: Any, batch_size: int) -> None:
     """Refuse a batch whose one step would not fit in the device's memory."""
-    d, h, c = network.sizes
-    # x batch, hidden activations and their gradient, logits and theirs, indices
-    need = batch_size * ((d + 2 * h + 2 * c) * network.dtype.itemsize + 8)
+    need = network.step_bytes(batch_size)
     have = device_memory_bytes(network.device)
     if have and need > have // 2:
         raise InputError(f"batch_size {batch_size} needs about {need / 2**30:.1f} GiB for one "
@@ -339,7 +354,7 @@ def check_step_fits(network: TwoLayerNet, batch_size: int) -> None:
                          f"{network.device}; use a smaller batch size")
 
 
-def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]:
+def _prepare(network: Any, x: Any, t: Any, name: str) -> tuple[Any, Any]:
     """(x, labels) as the net's dtype and integer labels on the net's device.
 
     Host data is checked on the host and uploaded once, already in the net's dtype; data
@@ -353,19 +368,32 @@ def _prepare(network: TwoLayerNet, x: Any, t: Any, name: str) -> tuple[Any, Any]
         except (ValueError, TypeError) as err:
             raise InputError(f"x_{name} is not an array of numbers ({err}); pass a "
                              "(samples, features) array") from None
-    x = inputs.samples(x, network.sizes[0], name=f"x_{name}")
+    x = inputs.samples(x, network.features, name=f"x_{name}")
     xp = get_array_module(x)
     if not bool(xp.isfinite(x).all()):
         raise InputError(f"x_{name} contains NaN or infinite values; clean the data first")
     if xp is np:
         x = np.ascontiguousarray(x, dtype=network.dtype)
         t = inputs.labels(np.asarray(t) if not is_cupy_array(t) else asnumpy(t), x.shape[0],
-                          network.sizes[2], name=f"t_{name}")
+                          network.classes, name=f"t_{name}")
     else:
-        t = inputs.labels(to_device(t, network.device), x.shape[0], network.sizes[2],
+        t = inputs.labels(to_device(t, network.device), x.shape[0], network.classes,
                           name=f"t_{name}")
     x, t = to_device(x, network.device), to_device(t, network.device)
     return get_array_module(x).ascontiguousarray(x, dtype=network.dtype), t
+
+
+def _device_step(loop: _Loop, *, graph: bool) -> Any:
+    """The CUDA step for ``loop``'s net and optimizer; None: the eager step, on a stream.
+
+    The TwoLayerNet trained by SGD has its own step here; the book's other nets, or the
+    TwoLayerNet with another optimizer, run the eager step.
+    """
+    if isinstance(loop.network, TwoLayerNet):
+        if type(loop.optimizer) is optimizers.SGD:
+            return _DeviceStep(loop, graph=graph)
+        return None
+    return None
 
 
 class _DeviceStep:
@@ -387,6 +415,7 @@ class _DeviceStep:
         self.loop, self.xp, self.use_graph = loop, xp, graph
         self.stream = new_stream(net.device)
         b, (d, h, c), dt = loop.batch_size, net.sizes, net.dtype
+        names = self.names = net.param_names
         self.batch_size = b
         self.batches = xp.empty(loop.chunk_length * b, dtype=np.int64)  # a chunk's indices
         self.lanes = xp.arange(b, dtype=np.int64)
@@ -399,18 +428,19 @@ class _DeviceStep:
         self.numerical = loop.grad == "numerical"
         if self.numerical:  # float64, as the fused kernel gives them
             self.grads = {k: xp.empty(net.params[k].shape, dtype=np.float64)
-                          for k in PARAM_NAMES}
+                          for k in names}
             self.workspace = fused.numerical_workspace(self.xb, h, c)
             self.dy = None
         else:
-            self.grads = {k: xp.empty_like(net.params[k]) for k in PARAM_NAMES}
+            self.grads = {k: xp.empty_like(net.params[k]) for k in names}
             self.dy, self.da1 = xp.empty((b, c), dtype=dt), xp.empty((b, h), dtype=dt)
             self.slope = xp.empty((b, h), dtype=dt)
         self.graph: Any = None
         self.steps = 0
 
-    def start_chunk(self, batches: np.ndarray, offset: int) -> None:
-        """Upload a chunk's indices (one copy) and point the counters at step ``offset``."""
+    def start_chunk(self, batches: np.ndarray, offset: int, iteration: int) -> None:
+        """Upload a chunk's indices (one copy) and point the counters at step ``offset``
+        (the run's ``iteration``; this step draws nothing of it)."""
         with self.stream:
             self.batches.set(np.ascontiguousarray(batches.reshape(-1)))
             self.xp.add(self.lanes, offset * self.batch_size, out=self.slot)
@@ -437,7 +467,7 @@ class _DeviceStep:
 
     def step(self) -> None:
         """The step's kernels, written into the buffers (what a capture records)."""
-        xp, lr, b = self.xp, self.loop.learning_rate, self.batch_size
+        xp, lr, b, names = self.xp, self.loop.optimizer.lr, self.batch_size, self.names
         x, t = self.loop.train_set
         p, g = self.loop.network.params, self.grads
         xp.take(self.batches, self.slot, out=self.index)
@@ -460,8 +490,8 @@ class _DeviceStep:
         self.loss_slot += 1
         if self.numerical:
             fused.two_layer_numerical_gradient(
-                *(p[k] for k in PARAM_NAMES), self.xb, self.tb,
-                out=tuple(g[k] for k in PARAM_NAMES), workspace=self.workspace)
+                *(p[k] for k in names), self.xb, self.tb,
+                out=tuple(g[k] for k in names), workspace=self.workspace)
         else:  # TwoLayerNet._loss_and_gradient, in place
             xp.matmul(self.dy, p["W2"].T, out=self.da1)
             xp.subtract(1.0, self.z1, out=self.slope)
@@ -471,6 +501,6 @@ class _DeviceStep:
             xp.sum(self.da1, axis=0, out=g["b1"])
             xp.matmul(self.z1.T, self.dy, out=g["W2"])
             xp.sum(self.dy, axis=0, out=g["b2"])
-        for key in PARAM_NAMES:
+        for key in names:  # SGD's update, in place
             g[key] *= lr
             xp.subtract(p[key], g[key], out=p[key])
