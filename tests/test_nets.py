@@ -66,11 +66,11 @@ def test_restore_puts_arrays_in_the_parameters_dtype_and_refuses_what_does_not_f
     assert opt.v["W1"].dtype == np.float32
     for arrays in ({"v.W2": np.zeros((2, 3))}, {"h.W1": np.zeros((2, 3))},
                    {"v.W1": np.zeros((3, 2))}, {"v.W1": np.zeros((2, 3)), "v.b1": np.zeros(3)}):
-        with pytest.raises(ModelFileError):
+        with pytest.raises(InputError):
             optimizer.restore(optimizer.make("momentum", 0.1), arrays, {}, params)
     moments = {"m.W1": np.zeros((2, 3)), "v.W1": np.zeros((2, 3))}
     for scalars in ({}, {"iter": 0}, {"iter": -1}, {"iter": 1.5}):
-        with pytest.raises(ModelFileError):
+        with pytest.raises(InputError):
             optimizer.restore(optimizer.make("adam", 0.1), moments, scalars, params)
     fresh = optimizer.make("adam", 0.1)
     optimizer.restore(fresh, {}, {"iter": 0}, params)  # saved before the first update

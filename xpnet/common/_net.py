@@ -26,8 +26,10 @@ class OnDevice:
         """``a`` on the net's device: the book's loops pass NumPy batches to a GPU net."""
         return to_device(a, self.device)
 
-    def _to_device(self, host: dict[str, np.ndarray]) -> dict[str, Any]:
-        return {key: self._here(value) for key, value in host.items()}
+    def _to_device(self, host: dict[str, np.ndarray], dtype: Any = None) -> dict[str, Any]:
+        """``host`` arrays on the net's device, cast to ``dtype`` (None: as they are)."""
+        return {key: self._here(value if dtype is None else value.astype(dtype, copy=False))
+                for key, value in host.items()}
 
 
 class LayeredParams(OnDevice):
@@ -57,9 +59,12 @@ class LayeredParams(OnDevice):
             self.layers[key].b = self.params[f"b{idx}"]
 
 
-def randn(*shape: int) -> np.ndarray:
-    """Standard normal draws from NumPy's global generator, as the book draws its weights."""
-    return np.random.randn(*shape)  # noqa: NPY002
+def randn(*shape: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Standard normal draws of ``shape``: from NumPy's global generator as the book draws
+    its weights, or from ``rng`` (a run's own generator, leaving the global one alone)."""
+    if rng is None:
+        return np.random.randn(*shape)  # noqa: NPY002
+    return rng.standard_normal(shape)
 
 
 def init_scale(weight_init_std: float | str, fan_in: int) -> Any:

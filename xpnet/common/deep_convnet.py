@@ -38,8 +38,8 @@ class DeepConvNet(_net.LayeredParams):
 
     ``layers`` is a list (the book indexes it); dropout is in training mode in ``loss``
     (and so in ``gradient``) and off in ``predict`` and ``accuracy``. He initial weights
-    from NumPy's global generator, scaled by the book's fixed fan-ins (which assume
-    one input channel and 28x28 images), moved to ``device``.
+    from NumPy's global generator (or ``rng``), scaled by the book's fixed fan-ins (which
+    assume one input channel and 28x28 images), cast to ``dtype``, moved to ``device``.
     """
 
     PARAM_LAYERS = PARAM_LAYERS
@@ -52,7 +52,8 @@ class DeepConvNet(_net.LayeredParams):
                  conv_param_5: Mapping[str, int] = CONV_5,
                  conv_param_6: Mapping[str, int] = CONV_6,
                  hidden_size: int = 50, output_size: int = 10, *,
-                 device: str | Device | None = None) -> None:
+                 device: str | Device | None = None, dtype: Any = np.float64,
+                 rng: np.random.Generator | None = None) -> None:
         self._place(device)
         convs = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5,
                  conv_param_6)
@@ -66,14 +67,14 @@ class DeepConvNet(_net.LayeredParams):
         for idx, conv in enumerate(convs, start=1):
             size = conv["filter_size"]
             host[f"W{idx}"] = scales[idx - 1] * _net.randn(conv["filter_num"], channels,
-                                                           size, size)
+                                                           size, size, rng=rng)
             host[f"b{idx}"] = np.zeros(conv["filter_num"])
             channels = conv["filter_num"]
-        host["W7"] = scales[6] * _net.randn(64 * 4 * 4, hidden_size)
+        host["W7"] = scales[6] * _net.randn(64 * 4 * 4, hidden_size, rng=rng)
         host["b7"] = np.zeros(hidden_size)
-        host["W8"] = scales[7] * _net.randn(hidden_size, output_size)
+        host["W8"] = scales[7] * _net.randn(hidden_size, output_size, rng=rng)
         host["b8"] = np.zeros(output_size)
-        self.params = self._to_device(host)
+        self.params = self._to_device(host, dtype)
 
         p = self.params
         self.layers = []

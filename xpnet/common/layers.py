@@ -128,19 +128,25 @@ class Dropout:
     """Srivastava et al.'s dropout: in training each unit is dropped with ``dropout_ratio``.
 
     The mask is drawn from NumPy's global generator (``np.random.seed`` gives the book's
-    masks) and moved to the input's device. Outside training, outputs are scaled by
-    ``1 - dropout_ratio``.
+    masks) and moved to the input's device. A run sets ``source``, a callable giving
+    ``x.size`` float64 uniforms on ``x``'s device for an input ``x`` (xpnet.nets draws them
+    from a counter, the same on every device); the mask is then ``u > dropout_ratio``.
+    Outside training, outputs are scaled by ``1 - dropout_ratio``.
     """
 
     def __init__(self, dropout_ratio: float = 0.5) -> None:
         self.dropout_ratio = dropout_ratio
         self.mask = None
+        self.source = None
 
     def forward(self, x: Any, train_flg: bool = True) -> Any:
         if not train_flg:
             return x * (1.0 - self.dropout_ratio)
-        keep = np.random.rand(*x.shape) > self.dropout_ratio  # noqa: NPY002
-        self.mask = onto_device_of(keep, x)
+        if self.source is not None:
+            self.mask = self.source(x).reshape(x.shape) > self.dropout_ratio
+        else:
+            keep = np.random.rand(*x.shape) > self.dropout_ratio  # noqa: NPY002
+            self.mask = onto_device_of(keep, x)
         return x * self.mask
 
     def backward(self, dout: Any) -> Any:
@@ -286,7 +292,7 @@ class Pooling:
         dout = dout.transpose(0, 2, 3, 1)
         size = self.pool_h * self.pool_w
         # Each output's gradient goes to the one input that won its window.
-        dmax = xp.zeros((dout.size, size))
+        dmax = xp.zeros((dout.size, size), dtype=dout.dtype)
         dmax[xp.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
         dcol = dmax.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], -1)
         return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)

@@ -27,12 +27,14 @@ __all__ = [*_layer_names, "numerical_gradient", "OrderedDict", "os", "sys", "Mul
 ACTIVATIONS = {"sigmoid": Sigmoid, "relu": Relu}
 
 
-def init_weights(sizes: list[int], weight_init_std: float | str) -> dict[str, Any]:
-    """Host weights ``W1, b1, ...`` for layer widths ``sizes``, drawn in the book's order."""
+def init_weights(sizes: list[int], weight_init_std: float | str,
+                 rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """Host weights ``W1, b1, ...`` for layer widths ``sizes``, drawn in the book's order
+    (from ``rng``, or NumPy's global generator if None)."""
     params = {}
     for idx in range(1, len(sizes)):
         scale = _net.init_scale(weight_init_std, sizes[idx - 1])
-        params[f"W{idx}"] = scale * _net.randn(sizes[idx - 1], sizes[idx])
+        params[f"W{idx}"] = scale * _net.randn(sizes[idx - 1], sizes[idx], rng=rng)
         params[f"b{idx}"] = np.zeros(sizes[idx])
     return params
 
@@ -52,13 +54,14 @@ class MultiLayerNet(_net.OnDevice):
     ``hidden_size_list``: widths of the hidden layers, e.g. ``[100, 100, 100]``.
     ``weight_init_std``: a number, or ``'relu'``/``'he'`` (He) or ``'sigmoid'``/``'xavier'``
     (Xavier). ``weight_decay_lambda``: the L2 penalty's strength. Weights are drawn from
-    NumPy's global generator on the host and moved to ``device`` (default: the
-    configured one, ``XPNET_DEVICE``).
+    NumPy's global generator (or ``rng``) on the host, cast to ``dtype`` and moved to
+    ``device`` (default: the configured one, ``XPNET_DEVICE``).
     """
 
     def __init__(self, input_size: int, hidden_size_list: list[int], output_size: int,
                  activation: str = "relu", weight_init_std: float | str = "relu",
-                 weight_decay_lambda: float = 0, *, device: str | Device | None = None) -> None:
+                 weight_decay_lambda: float = 0, *, device: str | Device | None = None,
+                 dtype: Any = np.float64, rng: np.random.Generator | None = None) -> None:
         self._place(device)
         self.input_size = input_size
         self.output_size = output_size
@@ -67,7 +70,7 @@ class MultiLayerNet(_net.OnDevice):
         self.weight_decay_lambda = weight_decay_lambda
         self.activation = activation
         sizes = [input_size, *hidden_size_list, output_size]
-        self.params = self._to_device(init_weights(sizes, weight_init_std))
+        self.params = self._to_device(init_weights(sizes, weight_init_std, rng), dtype)
 
         self.layers = OrderedDict()
         last = self.hidden_layer_num + 1

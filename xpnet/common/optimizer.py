@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 
 from xpnet.backend import asnumpy, get_array_module
-from xpnet.errors import ModelFileError
-from xpnet.inputs import choice
+from xpnet.inputs import InputError, choice
 
 from .util import onto_device_of
 
@@ -185,13 +184,13 @@ def restore(opt: Optimizer, arrays: Mapping[str, np.ndarray], scalars: Mapping[s
 
     Each array goes onto its parameter's device in its dtype. No arrays: a fresh state
     (saved before the first update). Names, shapes or counters that do not fit
-    ``params`` and ``opt`` raise ModelFileError.
+    ``params`` and ``opt`` raise InputError.
     """
     slots = SLOTS[type(opt)]
     expected = {f"{slot}.{key}" for slot in slots for key in params}
     given = set(arrays)
     if given and given != expected:
-        raise ModelFileError(
+        raise InputError(
             f"optimizer state does not fit a {type(opt).__name__} of these parameters: "
             f"missing {sorted(expected - given)}, unexpected {sorted(given - expected)}")
     restored = {}
@@ -200,14 +199,14 @@ def restore(opt: Optimizer, arrays: Mapping[str, np.ndarray], scalars: Mapping[s
         for key, p in params.items():
             a = np.asarray(arrays[f"{slot}.{key}"])
             if a.shape != p.shape or not np.issubdtype(a.dtype, np.floating):
-                raise ModelFileError(f"optimizer state {slot}.{key} is {a.dtype} {a.shape}; "
+                raise InputError(f"optimizer state {slot}.{key} is {a.dtype} {a.shape}; "
                                      f"its parameter is {p.dtype} {p.shape}")
             restored[slot][key] = onto_device_of(np.array(a, dtype=p.dtype), p)
     if isinstance(opt, Adam):
         count = scalars.get("iter")
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0 \
                 or (count == 0) != (not given):
-            raise ModelFileError(f"Adam's saved iteration count {count!r} does not fit its "
+            raise InputError(f"Adam's saved iteration count {count!r} does not fit its "
                                  f"{'saved' if given else 'missing'} moments")
         opt.iter = int(count)
     for slot in slots:

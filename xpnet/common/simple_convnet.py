@@ -30,7 +30,8 @@ class SimpleConvNet(_net.LayeredParams):
     pool, a hidden affine layer of ``hidden_size``, and ``output_size`` scores.
 
     ``input_dim``: (channels, height, width) of an image. Weights ``weight_init_std *
-    randn`` from NumPy's global generator, biases zero, moved to ``device``.
+    randn`` from NumPy's global generator (or ``rng``), biases zero, cast to ``dtype``
+    and moved to ``device``.
     """
 
     PARAM_LAYERS = PARAM_LAYERS
@@ -38,7 +39,8 @@ class SimpleConvNet(_net.LayeredParams):
     def __init__(self, input_dim: tuple[int, int, int] = (1, 28, 28),
                  conv_param: Mapping[str, int] = CONV_PARAM, hidden_size: int = 100,
                  output_size: int = 10, weight_init_std: float = 0.01, *,
-                 device: str | Device | None = None) -> None:
+                 device: str | Device | None = None, dtype: Any = np.float64,
+                 rng: np.random.Generator | None = None) -> None:
         self._place(device)
         filters, size = conv_param["filter_num"], conv_param["filter_size"]
         pad, stride = conv_param["pad"], conv_param["stride"]
@@ -47,13 +49,13 @@ class SimpleConvNet(_net.LayeredParams):
 
         std = weight_init_std
         host = {}
-        host["W1"] = std * _net.randn(filters, input_dim[0], size, size)
+        host["W1"] = std * _net.randn(filters, input_dim[0], size, size, rng=rng)
         host["b1"] = np.zeros(filters)
-        host["W2"] = std * _net.randn(pooled, hidden_size)
+        host["W2"] = std * _net.randn(pooled, hidden_size, rng=rng)
         host["b2"] = np.zeros(hidden_size)
-        host["W3"] = std * _net.randn(hidden_size, output_size)
+        host["W3"] = std * _net.randn(hidden_size, output_size, rng=rng)
         host["b3"] = np.zeros(output_size)
-        self.params = self._to_device(host)
+        self.params = self._to_device(host, dtype)
 
         p = self.params
         self.layers = OrderedDict()

@@ -1,0 +1,322 @@
+"""The nets a run trains, built from a run's settings: chapter 4's TwoLayerNet and the
+book's MultiLayerNet, SimpleConvNet and DeepConvNet behind one face (``BookNet``).
+
+The face is what xpnet.trainer, xpnet.run and the run folder use: ``params`` updated in
+place, ``_loss_and_gradient`` on trusted device batches, ``_accuracy`` over a whole set,
+``host_params``/``set_params`` for files, ``start_iteration`` for dropout. Weights come
+from a generator seeded by the run's seed, in the book's order (the same weights on every
+device, NumPy's global generator untouched); dropout masks follow the counter rule of
+xpnet.counter_random, so a resumed run and a captured CUDA step draw the ones an
+unbroken eager run would.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from . import inputs
+from .backend import Device, asnumpy, get_array_module, parse_device, to_device, use_device
+from .common import _gradient_check, _net
+from .common.deep_convnet import DeepConvNet
+from .common.layers import Affine, Convolution, Dropout, Pooling
+from .common.multi_layer_net import MultiLayerNet, weight_decay
+from .common.simple_convnet import CONV_PARAM, SimpleConvNet
+from .counter_random import Draw, stream_start
+from .errors import InputError
+from .functions import softmax
+from .two_layer_net import TwoLayerNet, copy_params_in
+
+__all__ = ["BookNet", "build"]
+
+# Rows a conv net's accuracy forwards at once (im2col's columns grow ~100x per row).
+CONV_ACCURACY_ROWS = 256
+FLAT_ACCURACY_ROWS = 10000
+
+
+def build(net: str, *, features: int, classes: int, hidden: int | tuple[int, ...],
+          activation: str, weight_init_std: float | str, weight_decay: float,
+          dtype: Any, device: str | Device | None, seed: int) -> TwoLayerNet | BookNet:
+    """The net a run trains: a TwoLayerNet for ``"two-layer"``, a BookNet for the rest.
+
+    ``features`` inputs per sample (the conv nets read them as a square one-channel
+    image: 784 is 1x28x28; DeepConvNet needs 28x28), ``classes`` scores. ``hidden``: the
+    hidden size, or for multi-layer one size per hidden layer. Settings a net does not
+    have must be its book values (conv nets: ReLU, no weight decay; DeepConvNet: He
+    weights); anything else is an InputError. Weights drawn from
+    ``np.random.default_rng(seed)``, cast to ``dtype``, then moved to ``device``.
+    """
+    inputs.choice("net", net, inputs.NETS)
+    features = inputs.positive_int("features", features)
+    classes = inputs.positive_int("classes", classes)
+    seed = inputs.seed("seed", seed)
+    dtype = inputs.float_dtype(dtype)
+    weight_init_std = inputs.weight_init("weight_init_std", weight_init_std)
+    weight_decay = inputs.non_negative_float("weight_decay", weight_decay)
+    activation = inputs.choice("activation", activation, inputs.ACTIVATIONS)
+    sizes = (hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden)
+    sizes = tuple(inputs.positive_int("hidden", h) for h in sizes)
+    if not sizes or (net != "multi-layer" and len(sizes) != 1):
+        raise InputError(f"hidden for {net} must be one size, got {hidden!r}")
+    if net == "two-layer":
+        if activation != "sigmoid" or weight_decay or isinstance(weight_init_std, str):
+            raise InputError("the two-layer net is chapter 4's: sigmoid, no weight decay, "
+                             "a numeric weight_init_std")
+        return TwoLayerNet(features, sizes[0], classes, weight_init_std, seed=seed,
+                           dtype=dtype, device=device)
+    device = parse_device(device)
+    rng = np.random.default_rng(seed)
+    with use_device(device):
+        if net == "multi-layer":
+            book = MultiLayerNet(features, list(sizes), classes, activation, weight_init_std,
+                                 weight_decay, device=device, dtype=dtype, rng=rng)
+            return BookNet(book, net, None, seed, weight_decay)
+        if activation != "relu" or weight_decay:
+            raise InputError(f"{net} is the book's: ReLU and no weight decay; drop "
+                             "--activation and --weight-decay")
+        shape = _image_shape(net, features)
+        if net == "simple-conv":
+            if isinstance(weight_init_std, str):
+                raise InputError("simple-conv's weight_init_std is a number (the book's "
+                                 f"0.01), got {weight_init_std!r}")
+            book = SimpleConvNet(shape, CONV_PARAM, sizes[0], classes, weight_init_std,
+                                 device=device, dtype=dtype, rng=rng)
+        else:
+            if weight_init_std not in ("he", "relu"):
+                raise InputError("deep-conv's weights are the book's He initialisation; "
+                                 f"drop weight_init_std (got {weight_init_std!r})")
+            book = DeepConvNet(shape, hidden_size=sizes[0], output_size=classes,
+                               device=device, dtype=dtype, rng=rng)
+        return BookNet(book, net, shape, seed, 0.0)
+
+
+def _image_shape(net: str, features: int) -> tuple[int, int, int]:
+    side = math.isqrt(features)
+    if net == "deep-conv" and side * side == features == 784:
+        return (1, 28, 28)
+    # SimpleConvNet's 5x5 filters then 2x2 pool need an even side after the convolution.
+    if net == "simple-conv" and side * side == features and side > 5 and side % 2 == 0:
+        return (1, side, side)
+    need = "784 (28x28)" if net == "deep-conv" else "a square of an even side, e.g. 784"
+    raise InputError(f"{net} reads each sample as a one-channel square image; its features "
+                     f"must be {need}, got {features}")
+
+
+class DropoutStream:
+    """The masks' uniforms of dropout layer ``k`` of a run, by xpnet.counter_random's rule:
+    at iteration i, for an input of n values, numbers ``stream_start(seed, k, i, n) ...``.
+
+    One Draw is made on first use and advanced by each call; ``start(i)`` makes the next
+    call iteration i (a seek, no wait for the device). A new input size or device gets a
+    new Draw at the right place, so the rule holds for any sequence of batches.
+    """
+
+    def __init__(self, seed: int, k: int) -> None:
+        self.seed, self.k = seed, k
+        self.iteration = 0  # of the next call
+        self.draw: Draw | None = None
+        self._seek = False
+
+    def start(self, iteration: int) -> None:
+        self.iteration, self._seek = int(iteration), True
+
+    def __call__(self, x: Any) -> Any:
+        n, at = x.size, stream_start(self.seed, self.k, self.iteration, x.size)
+        draw = self.draw
+        if draw is None or draw.size != n or get_array_module(x) is not draw.xp or (
+                draw.xp is not np and draw.start.device != x.device):
+            self.draw = Draw(x, n, at)
+        elif self._seek:
+            draw.seek(at)
+        self._seek = False
+        self.iteration += 1
+        return self.draw.uniform()
+
+
+def _on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def on_device(self: BookNet, *args: Any, **kwargs: Any) -> Any:
+        with use_device(self.device):
+            return method(self, *args, **kwargs)
+
+    return on_device
+
+
+class BookNet:
+    """A book net (``net``: MultiLayerNet, SimpleConvNet or DeepConvNet as built) behind the
+    face a run trains through.
+
+    ``params`` is the book net's dict (the layers hold the same arrays; ``set_params``
+    and the optimizers change them in place). ``kind`` is the run's net name,
+    ``input_shape`` the image shape a flat batch is read as (None for multi-layer),
+    ``seed`` the run's seed (dropout streams), ``weight_decay`` the L2 strength λ.
+    """
+
+    def __init__(self, net: MultiLayerNet | SimpleConvNet | DeepConvNet, kind: str,
+                 input_shape: tuple[int, int, int] | None, seed: int,
+                 weight_decay: float) -> None:
+        self.net, self.kind, self.input_shape = net, kind, input_shape
+        self.seed, self.weight_decay = seed, float(weight_decay)
+        self.params = net.params
+        self.device: Device = net.device
+        self.dtype = np.dtype(net.params["W1"].dtype)
+        self.param_names = tuple(net.params)
+        count = len(self.param_names) // 2
+        self.features = (net.params["W1"].shape[0] if input_shape is None
+                         else math.prod(input_shape))
+        self.classes = int(net.params[f"W{count}"].shape[1])
+        self.layers = list(net.layers.values() if isinstance(net.layers, dict) else net.layers)
+        self._affine_count = count if kind == "multi-layer" else 0  # weight-decayed W1..Wn
+        self._param_layers = [layer for layer in self.layers
+                              if isinstance(layer, (Affine, Convolution))]
+        self._dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
+        self._streams = [DropoutStream(seed, k) for k in range(len(self._dropouts))]
+        for layer, stream in zip(self._dropouts, self._streams, strict=True):
+            layer.source = stream
+
+    # -- the face -------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """The net in one line, e.g. ``SimpleConvNet(1x28x28, 30 filters 5x5, 100, 10)``."""
+        net, c = self.net, self.classes
+        if self.kind == "multi-layer":
+            decay = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
+            return (f"MultiLayerNet({self.features}, {list(net.hidden_size_list)}, {c}, "
+                    f"{net.activation}{decay})")
+        image = "x".join(map(str, self.input_shape))
+        hidden = self.params["W2" if self.kind == "simple-conv" else "W7"].shape[1]
+        if self.kind == "simple-conv":
+            filters, _, fh, fw = self.params["W1"].shape
+            return f"SimpleConvNet({image}, {filters} filters {fh}x{fw}, {hidden}, {c})"
+        return f"DeepConvNet({image}, {hidden}, {c})"
+
+    def step_bytes(self, batch_size: int) -> int:
+        """About the device memory one training step of ``batch_size`` samples needs:
+        every layer's output and its gradient, im2col's columns and their gradient."""
+        shape = self.input_shape or (self.features,)
+        per_sample = math.prod(shape)
+        for layer in self.layers:
+            if isinstance(layer, Convolution):
+                filters, channels, fh, fw = layer.W.shape
+                out_h = 1 + (shape[1] + 2 * layer.pad - fh) // layer.stride
+                out_w = 1 + (shape[2] + 2 * layer.pad - fw) // layer.stride
+                per_sample += 2 * out_h * out_w * channels * fh * fw
+                shape = (filters, out_h, out_w)
+            elif isinstance(layer, Pooling):
+                out_h = 1 + (shape[1] - layer.pool_h) // layer.stride
+                out_w = 1 + (shape[2] - layer.pool_w) // layer.stride
+                per_sample += 2 * out_h * out_w * shape[0] * layer.pool_h * layer.pool_w
+                shape = (shape[0], out_h, out_w)
+            elif isinstance(layer, Affine):
+                shape = (layer.W.shape[1],)
+            per_sample += 2 * math.prod(shape)
+        # im2col's patches are float64 whatever the net's dtype: count 8 bytes a value.
+        return int(batch_size) * (per_sample * max(8, self.dtype.itemsize) + 8)
+
+    def start_iteration(self, iteration: int) -> None:
+        """The next training forward is iteration ``iteration`` (its dropout masks)."""
+        for stream in self._streams:
+            stream.start(iteration)
+
+    def host_params(self) -> dict[str, np.ndarray]:
+        """Host copies of the parameters, in ``param_names`` order."""
+        return {k: asnumpy(self.params[k]).copy() for k in self.param_names}
+
+    def set_params(self, arrays: Mapping[str, Any]) -> None:
+        """Copy host ``arrays`` (exactly ``param_names``, the net's shapes) into the
+        parameters, in place, in the net's dtype; ModelFileError if they do not fit."""
+        copy_params_in(self.params, arrays, self.device, self.dtype)
+
+    # -- trusted internals: x (B, features) in dtype and intp labels on the device ------
+
+    def _forward(self, x: Any, train: bool) -> Any:
+        if self.input_shape is not None:
+            x = x.reshape(x.shape[0], *self.input_shape)
+        for layer in self.layers:
+            x = layer.forward(x, train) if isinstance(layer, Dropout) else layer.forward(x)
+        return x
+
+    def _decayed(self, loss: Any) -> Any:
+        """The book's loss: cross-entropy plus ``0.5 * λ * sum(W**2)`` over the weights."""
+        if not self._affine_count:
+            return loss
+        return loss + weight_decay(self.params, self._affine_count, self.weight_decay)
+
+    def _loss_and_gradient(self, x: Any, labels: Any) -> tuple[Any, dict[str, Any]]:
+        """The book's ``loss()`` and ``gradient()`` from one training forward pass."""
+        y = self._forward(x, True)
+        loss = self._decayed(self.net.last_layer.forward(y, labels))
+        _net.backward(self.layers, self.net.last_layer)
+        grads = {}
+        for idx, layer in enumerate(self._param_layers, start=1):
+            dW = layer.dW
+            if idx <= self._affine_count:
+                dW = dW + self.weight_decay * layer.W
+            grads[f"W{idx}"], grads[f"b{idx}"] = dW, layer.db
+        return loss, grads
+
+    def _loss(self, x: Any, labels: Any) -> Any:
+        """The book's ``loss()`` (dropout on, with the masks the next training step will
+        draw: the iteration count is not advanced)."""
+        iterations = [stream.iteration for stream in self._streams]
+        loss = self._decayed(self.net.last_layer.forward(self._forward(x, True), labels))
+        for stream, iteration in zip(self._streams, iterations, strict=True):
+            stream.start(iteration)
+        return loss
+
+    def _numerical_gradient(self, x: Any, labels: Any) -> dict[str, Any]:
+        """Central differences (h = 1e-4) of ``_loss``: multi-layer through the fused
+        kernel (float64), the conv nets through the book's loop (slow: tiny shapes)."""
+        if self.kind == "multi-layer":
+            return _gradient_check.fully_connected(
+                self.params, self._affine_count, x, labels, activation=self.net.activation,
+                weight_decay_lambda=self.weight_decay)
+        return _gradient_check.loop(lambda: self._loss(x, labels), self.params,
+                                    self.param_names)
+
+    def _hits(self, x: Any, labels: Any) -> Any:
+        rows = FLAT_ACCURACY_ROWS if self.input_shape is None else CONV_ACCURACY_ROWS
+        xp = get_array_module(x)
+        count = xp.zeros((), dtype=np.int64)
+        for start in range(0, x.shape[0], rows):
+            scores = self._forward(x[start:start + rows], False)
+            count += (scores.argmax(axis=1) == labels[start:start + rows]).sum()
+        return count
+
+    def _accuracy(self, x: Any, labels: Any) -> float:
+        """The fraction of all of ``x`` classified right, dropout off, in bounded batches."""
+        return float(self._hits(x, labels)) / x.shape[0]
+
+    # -- the public, checked API -----------------------------------------------------------
+
+    def _checked_x(self, x: Any) -> Any:
+        x = to_device(x, self.device)
+        x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.features)
+        return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
+
+    @_on_its_device
+    def predict(self, x: Any) -> Any:
+        """Class probabilities (B, classes) for flat inputs x (B, features), dropout off,
+        as TwoLayerNet's ``predict`` gives them (the book nets' own ``predict`` gives
+        the scores before the softmax); a 1-D x gives (classes,)."""
+        checked = self._checked_x(x)
+        rows = FLAT_ACCURACY_ROWS if self.input_shape is None else CONV_ACCURACY_ROWS
+        xp = get_array_module(checked)
+        y = xp.concatenate([softmax(self._forward(checked[s:s + rows], False))
+                            for s in range(0, checked.shape[0], rows)])
+        return y.reshape(-1) if np.ndim(x) == 1 else y
+
+    @_on_its_device
+    def accuracy(self, x: Any, t: Any) -> float:
+        """Fraction of flat inputs x (B, features) whose top score is their label
+        (labels (B,) or one-hot (B, classes)), dropout off."""
+        x = self._checked_x(x)
+        labels = inputs.labels(to_device(t, self.device), x.shape[0], self.classes)
+        return self._accuracy(x, labels)
+
+    def __repr__(self) -> str:
+        return f"{self.describe()} # dtype={self.dtype.name}, device='{self.device}'"
