@@ -6,8 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xpnet import nets
 from xpnet.common import optimizer
+from xpnet.common.deep_convnet import DeepConvNet
+from xpnet.common.layers import Dropout
+from xpnet.common.multi_layer_net import MultiLayerNet
+from xpnet.common.simple_convnet import SimpleConvNet
+from xpnet.counter_random import Draw, stream_start
 from xpnet.errors import InputError, ModelFileError
+from xpnet.functions import softmax
 from xpnet.inputs import OPTIMIZERS
 from xpnet.two_layer_net import PARAM_NAMES, TwoLayerNet
 
@@ -130,3 +137,219 @@ def test_set_params_refuses_a_wrong_name_or_shape_and_changes_nothing(rng) -> No
             net.set_params(bad)
         for k in PARAM_NAMES:
             np.testing.assert_array_equal(net.params[k], before[k])
+
+
+# -- xpnet.nets: build and BookNet against the book-API nets ---------------------------------
+
+SETTINGS = {  # (features, hidden, weight_init_std) small enough for a fast test
+    "multi-layer": (30, (20, 10), "relu"),
+    "simple-conv": (100, 8, 0.01),  # 1x10x10 images
+    "deep-conv": (784, 12, "he"),  # the book's fixed fan-ins need 28x28
+}
+
+
+def build(kind, seed=3, *, dtype="float64", activation="relu", decay=0.0, hidden=None,
+          device="cpu"):
+    features, default_hidden, init = SETTINGS[kind]
+    return nets.build(kind, features=features, classes=10,
+                      hidden=default_hidden if hidden is None else hidden,
+                      activation=activation, weight_init_std=init, weight_decay=decay,
+                      dtype=dtype, device=device, seed=seed)
+
+
+def book_twin(net):
+    """The xpnet.common net built the book's way, holding ``net``'s weights."""
+    if net.kind == "multi-layer":
+        book = MultiLayerNet(net.features, list(net.net.hidden_size_list), net.classes,
+                             net.net.activation, 0.1, net.weight_decay, device="cpu")
+    elif net.kind == "simple-conv":
+        book = SimpleConvNet(net.input_shape, hidden_size=net.params["W2"].shape[1],
+                             output_size=net.classes, device="cpu")
+    else:
+        book = DeepConvNet(hidden_size=net.params["W7"].shape[1], output_size=net.classes,
+                           device="cpu")
+    for k, v in net.params.items():
+        book.params[k][...] = v  # in place: the book net's layers hold these arrays
+    return book
+
+
+def rule_masks(book, seed, iteration):
+    """Give ``book``'s Dropout layers the masks of the spec's rule at ``iteration``."""
+    dropouts = [layer for layer in book.layers if isinstance(layer, Dropout)]
+    for k, layer in enumerate(dropouts):
+        layer.source = lambda x, k=k: Draw(x, x.size, stream_start(seed, k, iteration,
+                                                                   x.size)).uniform()
+    return dropouts
+
+
+def batch(net, rng, rows=3):
+    return rng.random((rows, net.features)), rng.integers(0, net.classes, rows).astype(np.intp)
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+def test_multi_layer_loss_and_grads_are_the_books_with_weight_decay(activation, rng) -> None:
+    net = build("multi-layer", activation=activation, decay=0.1)
+    book = book_twin(net)
+    x, t = batch(net, rng, 5)
+    loss, grads = net._loss_and_gradient(x, t)
+    assert loss == book.loss(x, t) and book.weight_decay_lambda == 0.1
+    want = book.gradient(x, t)
+    assert list(grads) == list(net.param_names) == list(want)
+    for k in want:
+        np.testing.assert_array_equal(grads[k], want[k])
+    assert net._loss(x, t) == loss
+    np.testing.assert_array_equal(net.predict(x), softmax(book.predict(x)))
+    assert net.accuracy(x, t) == book.accuracy(x, t)
+
+
+def test_multi_layer_numerical_gradient_is_the_books_loop(rng) -> None:
+    net = build("multi-layer", activation="sigmoid", decay=0.05, hidden=(4, 3))
+    book = book_twin(net)
+    x, t = batch(net, rng, 4)
+    got, want = net._numerical_gradient(x, t), book.numerical_gradient(x, t, method="generic")
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-9)
+
+
+def test_simple_conv_loss_and_grads_are_the_books(rng) -> None:
+    net = build("simple-conv")
+    book = book_twin(net)
+    x, t = batch(net, rng, 3)
+    loss, grads = net._loss_and_gradient(x, t)
+    images = x.reshape(3, 1, 10, 10)
+    assert loss == book.loss(images, t)
+    want = book.gradient(images, t)
+    for k in want:
+        np.testing.assert_array_equal(grads[k], want[k])
+    np.testing.assert_array_equal(net.predict(x), softmax(book.predict(images)))
+
+
+def test_deep_conv_loss_and_grads_are_the_books_with_the_rules_dropout_masks(rng) -> None:
+    net = build("deep-conv", seed=11)
+    book = book_twin(net)
+    x, t = batch(net, rng, 2)
+    images = x.reshape(2, 1, 28, 28)
+    for iteration in range(2):  # the second draws the next masks of each stream
+        loss, grads = net._loss_and_gradient(x, t)
+        book_dropouts = rule_masks(book, 11, iteration)
+        assert loss == book.loss(images, t)
+        want = book.gradient(images, t)
+        for k in want:
+            np.testing.assert_array_equal(grads[k], want[k])
+        for mine, theirs in zip(net._dropouts, book_dropouts, strict=True):
+            np.testing.assert_array_equal(mine.mask, theirs.mask)
+    assert 0.3 < net._dropouts[0].mask.mean() < 0.7  # about half dropped
+    assert net.describe() == "DeepConvNet(1x28x28, 12, 10)"
+
+
+def test_dropout_masks_after_start_iteration_are_those_of_a_run_that_got_there(rng) -> None:
+    x, t = batch(build("deep-conv"), rng, 2)
+    ran = build("deep-conv", seed=5)
+    history = []
+    for _ in range(4):
+        ran._loss_and_gradient(x, t)
+        history.append([layer.mask.copy() for layer in ran._dropouts])
+    resumed = build("deep-conv", seed=5)
+    resumed.start_iteration(3)
+    resumed._loss(x, t)  # the loss alone draws the next step's masks, not advancing
+    resumed._loss_and_gradient(x, t)
+    for mine, theirs in zip(resumed._dropouts, history[3], strict=True):
+        np.testing.assert_array_equal(mine.mask, theirs)
+    assert not np.array_equal(history[2][1], history[3][1])  # new masks each iteration
+    assert not np.array_equal(history[3][0].ravel()[:24], history[3][1].ravel()[:24])
+    other_seed = build("deep-conv", seed=6)
+    other_seed.set_params(ran.host_params())
+    other_seed._loss_and_gradient(x, t)
+    assert not np.array_equal(other_seed._dropouts[1].mask, history[0][1])
+
+
+@pytest.mark.parametrize("kind", list(SETTINGS))
+def test_a_seed_gives_its_weights_every_time_and_leaves_numpys_generator_alone(kind) -> None:
+    before = np.random.get_state()  # noqa: NPY002  (the global one, untouched)
+    first, again, other = build(kind, seed=7), build(kind, seed=7), build(kind, seed=8)
+    after = np.random.get_state()  # noqa: NPY002
+    assert before[0] == after[0] and before[2:] == after[2:]
+    np.testing.assert_array_equal(before[1], after[1])
+    narrow = build(kind, seed=7, dtype="float32")
+    for k in first.param_names:
+        np.testing.assert_array_equal(first.params[k], again.params[k])
+        assert narrow.params[k].dtype == np.float32
+        np.testing.assert_array_equal(narrow.params[k], first.params[k].astype(np.float32))
+    assert not np.array_equal(first.params["W1"], other.params["W1"])
+
+
+def test_weights_are_drawn_in_the_books_order_and_scales() -> None:
+    net = build("multi-layer", seed=9)
+    draw = np.random.default_rng(9)
+    for idx, (fan_in, fan_out) in enumerate(((30, 20), (20, 10), (10, 10)), start=1):
+        want = np.sqrt(2.0 / fan_in) * draw.standard_normal((fan_in, fan_out))
+        np.testing.assert_array_equal(net.params[f"W{idx}"], want)
+        np.testing.assert_array_equal(net.params[f"b{idx}"], np.zeros(fan_out))
+    conv = build("simple-conv", seed=9)
+    draw = np.random.default_rng(9)
+    for key, shape in (("W1", (30, 1, 5, 5)), ("W2", (270, 8)), ("W3", (8, 10))):
+        np.testing.assert_array_equal(conv.params[key], 0.01 * draw.standard_normal(shape))
+
+
+@pytest.mark.parametrize("kind", list(SETTINGS))
+def test_set_params_copies_in_place_and_refuses_a_wrong_name_or_shape(kind, rng) -> None:
+    net = build(kind)
+    good = {k: rng.standard_normal(v.shape) for k, v in net.host_params().items()}
+    held = dict(net.params)
+    net.set_params(good)
+    for k in net.param_names:
+        assert net.params[k] is held[k]
+        np.testing.assert_array_equal(net.params[k], good[k])
+    renamed = {("W9" if k == "W1" else k): v for k, v in good.items()}
+    for bad in (renamed, {**good, "W2": good["W2"][:1]}):
+        with pytest.raises(ModelFileError):
+            net.set_params(bad)
+    np.testing.assert_array_equal(net.host_params()["W2"], good["W2"])
+
+
+def test_accuracy_counts_every_row_in_bounded_batches(rng, monkeypatch) -> None:
+    net = build("simple-conv", seed=2)
+    net.set_params({k: rng.standard_normal(v.shape) for k, v in net.host_params().items()})
+    book = book_twin(net)
+    x, t = batch(net, rng, 23)
+    predicted = book.predict(x.reshape(-1, 1, 10, 10)).argmax(axis=1)
+    t[::2] = predicted[::2]  # every other row right, the last batch's too
+    want = (predicted == t).sum() / 23
+    assert 0 < want < 1
+    monkeypatch.setattr(nets, "CONV_ACCURACY_ROWS", 5)  # 23 rows: 4 full batches and 3
+    assert net._accuracy(x, t) == want
+    assert net.accuracy(x, np.eye(10)[t]) == want
+
+
+def test_describe_and_step_bytes_name_and_size_each_net() -> None:
+    assert build("multi-layer", decay=0.1).describe() == (
+        "MultiLayerNet(30, [20, 10], 10, relu, weight decay 0.1)")
+    assert build("multi-layer", activation="sigmoid").describe() == (
+        "MultiLayerNet(30, [20, 10], 10, sigmoid)")
+    assert build("simple-conv").describe() == "SimpleConvNet(1x10x10, 30 filters 5x5, 8, 10)"
+    # x, then each layer's output and its gradient: affine 20, relu 20, affine 10, relu 10,
+    # affine 10
+    assert build("multi-layer").step_bytes(4) == 4 * ((30 + 2 * (20 + 20 + 10 + 10 + 10)) * 8 + 8)
+    conv = build("simple-conv")
+    # conv: columns 6*6*25 (and their gradient), output 30x6x6; relu; pool columns
+    # 30*3*3*4, output 30x3x3; affine 8; relu; affine 10
+    per_sample = (100 + 2 * 900 + 2 * 1080 + 2 * 1080 + 2 * 1080 + 2 * 270
+                  + 2 * 8 + 2 * 8 + 2 * 10)
+    assert conv.step_bytes(3) == 3 * (per_sample * 8 + 8)
+
+
+def test_build_gives_chapter_4s_net_for_two_layer_and_refuses_what_a_net_lacks() -> None:
+    net = nets.build("two-layer", features=12, classes=3, hidden=5, activation="sigmoid",
+                     weight_init_std=0.01, weight_decay=0.0, dtype="float32", device="cpu",
+                     seed=4)
+    assert isinstance(net, TwoLayerNet) and net.describe() == "TwoLayerNet(12, 5, 3)"
+    np.testing.assert_array_equal(net.params["W1"],
+                                  TwoLayerNet(12, 5, 3, seed=4, dtype="float32").params["W1"])
+    for kind, change in (("simple-conv", {"decay": 0.1}), ("deep-conv", {"activation": "sigmoid"}),
+                         ("simple-conv", {"hidden": (4, 4)})):
+        with pytest.raises(InputError):
+            build(kind, **change)
+    with pytest.raises(InputError, match="28x28"):
+        nets.build("deep-conv", features=100, classes=10, hidden=5, activation="relu",
+                   weight_init_std="he", weight_decay=0.0, dtype="float64", device="cpu",
+                   seed=1)
