@@ -34,17 +34,18 @@ from .run_folder import (
     write_metrics,
     write_run,
 )
-from .sweep_spec import SETTINGS, trial_key
+from .sweep_spec import show, trial_key
 
 TRIALS_DIR = "trials"
 SWEEP_JSON = "sweep.json"
 SCHEMA_VERSION = 1
 DONE = ("finished", "failed")  # outcomes that depend only on the settings: never rerun
-CONFIG_COLUMNS = ("dataset", "device", "dtype", "grad", "lr", "hidden", "batch_size", "iters",
+CONFIG_COLUMNS = ("dataset", "device", "net", "optimizer", "dtype", "grad", "lr",
+                  "weight_decay", "hidden", "activation", "batch_size", "iters",
                   "weight_init_std", "seed")
 COLUMNS = ("trial", "status", *CONFIG_COLUMNS, "final_test_acc", "best_test_acc",
            "final_train_acc", "wall_time_s", "worker", "error")
-LOG_AXIS = ("lr", "weight_init_std")
+LOG_AXIS = ("lr", "weight_init_std", "weight_decay")
 
 
 def read_sweep(out: str | Path) -> dict[str, Any] | None:
@@ -149,7 +150,9 @@ def rows(configs: Sequence[Any], keys: Sequence[str],
         doc = docs.get(key, {})
         table.append({
             "trial": key, "config": config, "status": doc.get("status", "pending"),
+            # hidden as a sweep writes it (100x4), not a Python tuple
             **{c: getattr(config, c) for c in CONFIG_COLUMNS},
+            "hidden": show(config.hidden),
             "final_test_acc": doc.get("final_test_acc"),
             "best_test_acc": doc.get("best_test_acc"),
             "final_train_acc": doc.get("final_train_acc"),
@@ -195,8 +198,7 @@ def write_sweep_json(out: Path, table: Sequence[Mapping[str, Any]], *, status: s
 def label(config: Any, swept: Sequence[str]) -> str:
     """The swept settings of a trial, e.g. ``lr 0.1, hidden 50`` (its seed if none)."""
     swept = swept or ["seed"]
-    return ", ".join(f"{k} {getattr(config, k):g}" if SETTINGS[k] == "float"
-                     else f"{k} {getattr(config, k)}" for k in swept)
+    return ", ".join(f"{k.replace('_', ' ')} {show(getattr(config, k))}" for k in swept)
 
 
 def table(table_rows: Sequence[Mapping[str, Any]], swept: Sequence[str]) -> str:
@@ -208,8 +210,7 @@ def table(table_rows: Sequence[Mapping[str, Any]], swept: Sequence[str]) -> str:
     lines = [head]
     for r in table_rows:
         config = r["config"]
-        line = [r["trial"], *(f"{getattr(config, k):g}" if SETTINGS[k] == "float"
-                              else str(getattr(config, k)) for k in swept)]
+        line = [r["trial"], *(show(getattr(config, k)) for k in swept)]
         if results:
             line += [_num(r.get("final_test_acc")), _num(r.get("best_test_acc")),
                      _num(r.get("final_train_acc")), _num(r.get("wall_time_s"), "{:.1f}")]
@@ -217,6 +218,17 @@ def table(table_rows: Sequence[Mapping[str, Any]], swept: Sequence[str]) -> str:
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
     return "\n".join("  ".join(str(v).rjust(w) for v, w in zip(row, widths, strict=True))
                      for row in lines)
+
+
+def ordered(values: Any) -> list[Any]:
+    """A setting's distinct values in order: numbers first by size, then the rest (names,
+    layer lists) each sorted among its own kind."""
+    return sorted(set(values), key=lambda v: (not _number(v),
+                                              "" if _number(v) else type(v).__name__, v))
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _num(value: float | None, fmt: str = "{:.4f}") -> str:
@@ -245,8 +257,8 @@ def accuracy_figure(table_rows: Sequence[Mapping[str, Any]],
 
     done = [r for r in table_rows if r["status"] == "finished"]
     names = [k for k in swept if k != "seed"]
-    first = sorted({getattr(r["config"], names[0]) for r in done}) if names else []
-    second = sorted({getattr(r["config"], names[1]) for r in done}) if len(names) > 1 else []
+    first = ordered({getattr(r["config"], names[0]) for r in done}) if names else []
+    second = ordered({getattr(r["config"], names[1]) for r in done}) if len(names) > 1 else []
     seeds = sorted({r["config"].seed for r in done})
     colours = colormaps["viridis"]
     fig = Figure(figsize=(8, 5))
@@ -304,16 +316,22 @@ def by_setting_figure(table_rows: Sequence[Mapping[str, Any]], swept: Sequence[s
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows_n, columns, i + 1)
         values = [getattr(r["config"], name) for r in table_rows]
-        distinct = sorted(set(values))
-        if SETTINGS[name] in ("int", "float"):
+        distinct = ordered(set(values))
+        if all(_number(v) for v in values):
             x = np.asarray(values, dtype=float)
             if name in LOG_AXIS:
-                ax.set_xscale("log")
+                # a weight decay of 0 among others: linear up to the smallest one above 0
+                above = x[x > 0]
+                if len(above) == len(x):
+                    ax.set_xscale("log")
+                elif len(above):
+                    ax.set_xscale("symlog", linthresh=float(above.min()))
             elif len(distinct) <= 12:
                 ax.set_xticks(distinct, [f"{v:g}" for v in distinct])
-        else:
+        else:  # choices, layer lists, weight scales by name: one place each
             x = np.asarray([distinct.index(v) for v in values], dtype=float)
-            ax.set_xticks(range(len(distinct)), distinct)
+            ax.set_xticks(range(len(distinct)), [show(v) for v in distinct],
+                          rotation=30 if len(distinct) > 4 else 0)
         ax.scatter(x[finished], acc[finished], s=18, alpha=0.7)
         if len(distinct) <= 12 and len(distinct) < len(values):
             at = np.unique(x[finished])

@@ -30,14 +30,18 @@ def build_parser() -> argparse.ArgumentParser:
     """The xpnet argument parser."""
     parser = Parser(
         prog="xpnet", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train and use the TwoLayerNet of Deep Learning from Scratch, chapter 4, "
-                    "on NumPy/Numba or CuPy.",
+        description="Train and use the nets of Deep Learning from Scratch, chapters 4 to 8 "
+                    "(TwoLayerNet, MultiLayerNet, SimpleConvNet, DeepConvNet), on NumPy/Numba "
+                    "or CuPy.",
         epilog="examples:\n"
                "  xpnet train --dataset fashion-mnist        the book's train_neuralnet.py\n"
+               "  xpnet train --net multi-layer --optimizer adam   ch. 6's MultiLayerNet\n"
                "  xpnet train --resume runs/<run>            continue a stopped run\n"
                "  xpnet eval runs/<run>                      test accuracy, per class\n"
                "  xpnet predict runs/<run> picture.png       classify a picture\n"
                "  xpnet sweep --lr 0.01,0.1,1 --seed 0-2     many runs, compared\n"
+               "  xpnet sweep --net multi-layer --hidden 100x6 --lr log:1e-6:1e-2 \\\n"
+               "      --weight-decay log:1e-8:1e-4 --trials 100   the book's ch. 6.5 search\n"
                "  xpnet convert-params params.pkl            the book's pickle as .npz\n"
                "'xpnet COMMAND --help' gives each command's options.")
     parser.add_argument("--version", action="version", version=f"xpnet {__version__}")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .. import inputs
+from .. import inputs, sweep_spec
 from ..dataset.errors import UserError, Words, WrongDatasetError, one_line
 from ..dataset.specs import SPECS
 from ..inputs import DATASETS
@@ -43,7 +43,29 @@ def _arg_type(parse: Callable[[str], Any], rule: Callable[[str, Any], Any],
 
 positive_int = _arg_type(int, inputs.positive_int, "a positive integer")
 positive_float = _arg_type(float, inputs.positive_float, "a positive number")
+non_negative_float = _arg_type(float, inputs.non_negative_float, "a number >= 0")
 seed_int = _arg_type(int, inputs.seed, f"a seed in {inputs.SEED_RANGE}")
+weight_init = _arg_type(str, inputs.weight_init,
+                        f"a positive number or one of {', '.join(inputs.WEIGHT_INITS)}")
+# One size, or a multi-layer net's sizes: 100,100,100, 100x4 (four of 100), 100x2+50.
+hidden_sizes = _arg_type(str, lambda name, text: sweep_spec.layers(name, text, ",+"),
+                         "a size such as 50, or layer sizes such as 100,100,100 or 100x4")
+
+# The book's values of each net's settings, as the help says them (a test holds them to
+# RunConfig's NET_DEFAULTS and DEFAULT_LR, which are not imported here: they pull Numba
+# in, and ``xpnet --help`` stays quick).
+NET_DEFAULT_HELP = {
+    "hidden": "50 for two-layer, 100x4 for multi-layer, 100 for simple-conv (its affine "
+              "layer), 50 for deep-conv (its affine layer)",
+    "lr": "0.1 for two-layer; else the optimizer's, 0.001 for adam and 0.01 for the rest",
+    "optimizer": "sgd for two-layer (its only one) and multi-layer, adam for simple-conv "
+                 "and deep-conv",
+    "activation": "relu for multi-layer (its choice); sigmoid is two-layer's, relu the conv "
+                  "nets'",
+    "weight_init_std": "0.01 for two-layer and simple-conv, relu for multi-layer, he for "
+                       "deep-conv (fixed)",
+    "weight_decay": "0; for multi-layer only",
+}
 
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:

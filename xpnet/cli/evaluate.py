@@ -86,8 +86,8 @@ def _eval(args: argparse.Namespace, run_dir: Path) -> int:
     if args.dataset is None and args.data_dir is None:
         # The run's own data, as it says: it must still be what the run trained on.
         check_same_data(run_dir, metrics.get("data"), provenance(data))
-    if net.sizes[0] != data.x_test.shape[1]:
-        raise InputError(f"the net takes {net.sizes[0]} inputs but {data.title} images have "
+    if net.features != data.x_test.shape[1]:
+        raise InputError(f"the net takes {net.features} inputs but {data.title} images have "
                          f"{data.x_test.shape[1]} pixels")
     result = evaluate(net, normalized(data.x_test), data.t_test, data.class_names)
     _print_scores(run_dir, net, data, result)
@@ -108,8 +108,7 @@ def _eval(args: argparse.Namespace, run_dir: Path) -> int:
 
 
 def _print_scores(run_dir: Path, net: Any, data: Any, result: Any) -> None:
-    d, h, c = net.sizes
-    print(f"{run_dir}: TwoLayerNet({d}, {h}, {c}) {net.dtype.name} on the {data.title} test "
+    print(f"{run_dir}: {net.describe()} {net.dtype.name} on the {data.title} test "
           f"set ({result.total} images from {data.directory}), device {net.device}")
     print(f"test accuracy {result.accuracy:.4f} ({result.correct} of {result.total} right)")
 
@@ -136,9 +135,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     net, metrics = _load(run_dir, args.device)
     dataset = metrics["config"]["dataset"]
     names = class_names_of(dataset)
-    if net.sizes[0] != 784 or net.sizes[2] != len(names):
-        raise ModelFileError(f"{run_dir}/params.npz is a TwoLayerNet{net.sizes}, not one for "
-                             "28x28 images of 10 classes")
+    if net.features != 784 or net.classes != len(names):
+        raise ModelFileError(f"{run_dir}/params.npz is a {net.describe()}, not a net for "
+                             f"28x28 images of {len(names)} classes")
     saved = _input_names(args.save_inputs, args.images) if args.save_inputs else None
     # Every file is read before any is classified: a bad one stops all, with nothing printed.
     x = np.stack([mnist_like(path, dataset=dataset) for path in args.images])

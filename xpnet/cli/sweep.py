@@ -13,17 +13,28 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import add_data_args, pick_dataset, positive_int, seed_int
+from .common import NET_DEFAULT_HELP, add_data_args, pick_dataset, positive_int, seed_int
 
 SETTING_HELP = {
-    "lr": "learning rate(s) (default: 0.1)",
-    "hidden": "hidden units (default: 50)",
+    "net": "two-layer, multi-layer, simple-conv and/or deep-conv (default: two-layer); "
+           "each net takes the book's values for the settings not given",
+    "optimizer": f"sgd, momentum, nesterov, adagrad, rmsprop and/or adam (default: "
+                 f"{NET_DEFAULT_HELP['optimizer']})",
+    "lr": f"learning rate(s) (default: {NET_DEFAULT_HELP['lr']})",
+    "weight_decay": "L2 weight decay(s) >= 0 of multi-layer, e.g. log:1e-8:1e-4 as the "
+                    f"book's ch. 6.5 search (default: {NET_DEFAULT_HELP['weight_decay']})",
+    "hidden": "hidden units; a comma separates the values to try, so one value names all "
+              "of a net's layers: 100x6 (six layers of 100), 100x2+50 (sizes joined by +), "
+              "50-200:50x4 (four layers of each width); 100,100 is refused, as it would "
+              f"try 100 twice (default: {NET_DEFAULT_HELP['hidden']})",
+    "activation": f"relu and/or sigmoid (default: {NET_DEFAULT_HELP['activation']})",
     "seed": "seed(s) of weights and batches (default: one seed drawn from --sweep-seed, "
             "the same for every trial)",
     "dtype": "float64 and/or float32 (default: float64)",
     "iters": "iterations (default: 10000)",
     "batch_size": "mini-batch size (default: 100)",
-    "weight_init_std": "standard deviation of the initial weights (default: 0.01)",
+    "weight_init_std": "standard deviation(s) of the initial weights: numbers, he/relu, "
+                       f"xavier/sigmoid (default: {NET_DEFAULT_HELP['weight_init_std']})",
     "grad": "backprop and/or numerical (default: backprop)",
 }
 
@@ -35,14 +46,16 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser(
         "sweep", help="many training runs in parallel (Dask), collected and compared",
-        description="Train the TwoLayerNet once per trial, in parallel on Dask, and compare. "
+        description="Train a net once per trial, in parallel on Dask, and compare. "
                     "Each setting takes one value, a list (0.01,0.1,1), an integer range "
                     "(0-4, 50-200:50) or, with --trials N, a distribution drawn N times "
                     "(log:1e-4:1, uniform:0.01:0.1, int:20:500). Lists and ranges are "
                     "crossed into a grid. Ctrl-C keeps the finished trials; the same "
                     "command with the same --out runs only the rest.",
-        epilog="example: xpnet sweep --dataset fashion-mnist --lr 0.01,0.1,1 --hidden 50,100 "
-               "--seed 0-1 --iters 2000 --out sweeps/lr-hidden")
+        epilog="examples: xpnet sweep --dataset fashion-mnist --lr 0.01,0.1,1 --hidden 50,100 "
+               "--seed 0-1 --iters 2000 --out sweeps/lr-hidden; the book's hyperparameter "
+               "search (ch. 6.5): xpnet sweep --net multi-layer --hidden 100x6 --lr "
+               "log:1e-6:1e-2 --weight-decay log:1e-8:1e-4 --trials 100 --iters 2000")
     add_data_args(p)
     for name in SETTINGS:
         p.add_argument(flag(name), dest=name, metavar="SPEC", default=None,

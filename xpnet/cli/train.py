@@ -1,4 +1,5 @@
-"""``xpnet train``: the book's train_neuralnet.py as a command; ``--resume`` continues."""
+"""``xpnet train``: the book's training scripts as a command (``--net`` picks the net of
+chapters 4 to 8); ``--resume`` continues."""
 
 from __future__ import annotations
 
@@ -12,20 +13,35 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, RunFolderError
-from ..inputs import FLOAT_DTYPES, GRAD_METHODS
-from .common import add_data_args, pick_dataset, positive_float, positive_int, seed_int
+from ..inputs import ACTIVATIONS, FLOAT_DTYPES, GRAD_METHODS, NETS, OPTIMIZERS
+from .common import (
+    NET_DEFAULT_HELP,
+    add_data_args,
+    hidden_sizes,
+    non_negative_float,
+    pick_dataset,
+    positive_float,
+    positive_int,
+    seed_int,
+    weight_init,
+)
 
-TRAIN_SETTINGS = ("seed", "dtype", "iters", "batch_size", "lr", "hidden", "weight_init_std",
-                  "grad")
+TRAIN_SETTINGS = ("net", "optimizer", "seed", "dtype", "iters", "batch_size", "lr", "hidden",
+                  "activation", "weight_init_std", "weight_decay", "grad")
 
 
 def register(sub: Any) -> None:
     """Add ``train`` to the xpnet subcommands ``sub``."""
-    t = sub.add_parser("train", help="train the TwoLayerNet by mini-batch SGD (the book's ch. 4)",
-                       description="Train the book's TwoLayerNet by mini-batch SGD. Ctrl-C "
-                                   "stops after the current step and saves a checkpoint; "
-                                   "--resume DIR continues it. The run's folder is this "
-                                   "command's alone while it runs.")
+    t = sub.add_parser("train", help="train one of the book's nets (chapters 4 to 8)",
+                       description="Train one of the book's nets on mini-batches: the "
+                                   "TwoLayerNet by SGD (ch. 4), the MultiLayerNet, "
+                                   "SimpleConvNet or DeepConvNet with the book's optimizers "
+                                   "(ch. 6 to 8). A setting not given is the book's value for "
+                                   "the net. Ctrl-C stops after the current step and saves a "
+                                   "checkpoint; --resume DIR continues it. The run's folder "
+                                   "is this command's alone while it runs.",
+                       epilog="example: xpnet train --net multi-layer --hidden 100x4 "
+                              "--optimizer adam --weight-decay 1e-6 --iters 2000")
     add_data_args(t)
     add_train_args(t)
     t.add_argument("--out", default=None,
@@ -44,6 +60,13 @@ def register(sub: Any) -> None:
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
     """The settings of one run; unset ones (None) take RunConfig's defaults, the book's."""
+    p.add_argument("--net", choices=NETS, default=None,
+                   help="two-layer (ch. 4's TwoLayerNet), multi-layer (ch. 6's MultiLayerNet), "
+                        "simple-conv (ch. 7's SimpleConvNet) or deep-conv (ch. 8's "
+                        "DeepConvNet) (default: two-layer)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help=f"the book's optimizers of ch. 6 (default: "
+                        f"{NET_DEFAULT_HELP['optimizer']})")
     p.add_argument("--seed", type=seed_int, default=None,
                    help="seed for weights and batches (default: random; printed and recorded "
                         "in metrics.json)")
@@ -54,11 +77,20 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="mini-batch size (default: 100)")
     p.add_argument("--lr", type=positive_float, default=None,
-                   help="learning rate (default: 0.1)")
-    p.add_argument("--hidden", type=positive_int, default=None,
-                   help="hidden units (default: 50)")
-    p.add_argument("--weight-init-std", type=positive_float, default=None,
-                   help="standard deviation of the initial weights (default: 0.01)")
+                   help=f"learning rate (default: {NET_DEFAULT_HELP['lr']})")
+    p.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
+                   help="hidden units: one size, or for multi-layer each hidden layer's: "
+                        "100,100,100, 100x4 (four of 100) or 100x2+50 (default: "
+                        f"{NET_DEFAULT_HELP['hidden']})")
+    p.add_argument("--activation", choices=ACTIVATIONS, default=None,
+                   help=f"multi-layer's activation (default: {NET_DEFAULT_HELP['activation']})")
+    p.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",
+                   help="standard deviation of the initial weights: a number, or he/relu "
+                        "(sqrt(2/n)) or xavier/sigmoid (sqrt(1/n)) of the n inputs of a layer "
+                        f"(default: {NET_DEFAULT_HELP['weight_init_std']})")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
+                   help="L2 weight decay: loss + 0.5*LAMBDA*sum(W**2) over the affine weights "
+                        f"(default: {NET_DEFAULT_HELP['weight_decay']})")
     p.add_argument("--grad", choices=GRAD_METHODS, default=None,
                    help="backprop, or numerical (the fused central difference) (default: "
                         "backprop)")
@@ -139,10 +171,11 @@ def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) ->
     again = f"xpnet train --resume {quote(str(out))}"
     with stop_on_signals() as received:
         data = load_data(config)
-        print(f"xpnet {__version__}: TwoLayerNet({data.x_train.shape[1]}, {config.hidden}, 10) "
+        print(f"xpnet {__version__}: {_describe(config, data.x_train.shape[1])} "
               f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
-              f"test), device {config.device}, {config.dtype}, {config.grad}, lr {config.lr:g}, "
-              f"batch {config.batch_size}, seed {config.seed}"
+              f"test), device {config.device}, {config.dtype}, {config.grad}, "
+              f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
+              f"seed {config.seed}"
               + (f", resuming {out}" if resume else ""), flush=True)
         try:
             result = run(config, data=data, out=out, resume=resume,
@@ -169,3 +202,13 @@ def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) ->
     if result.verdict:
         print(f"xpnet train: {result.verdict}")
     return 0
+
+
+def _describe(config: Any, features: int) -> str:
+    """The net ``config`` trains in one line (its ``describe()``), before it is trained."""
+    from ..backend import parse_device
+    from ..run_folder import build_net
+
+    # A throwaway copy on the CPU: the words come from the net itself, never a second
+    # spelling of them here; the weights it draws cost milliseconds.
+    return build_net(config, parse_device("cpu"), features=features).describe()
