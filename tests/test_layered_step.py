@@ -1,0 +1,72 @@
+"""xpnet.layered_step on NumPy: the step in buffers gives the eager book net's numbers.
+
+The eager reference is ``BookNet._loss_and_gradient`` then ``optimizer.update`` (dropout
+by the counter rule); LayeredStep must match it bit for bit in float64, across chunks,
+for every layer and optimizer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from layered_helpers import batches, data, eager, layered, make, optimizer, params_of
+
+from xpnet.common.optimizer import CLASSES, SLOTS
+
+CASES = [("multi-layer", "sigmoid", 0.1), ("multi-layer", "relu", 0.05),
+         ("multi-layer", "relu", 0.0), ("simple-conv", "relu", 0.0)]
+
+
+def compare(kind, activation, decay, name, iters=7, batch=5, chunk=3, first=0,
+            dtype="float64"):
+    x, t = data(kind)
+    x = x.astype(dtype)
+    order = batches(iters, batch, len(x))
+    ref, ref_opt = make(kind, activation=activation, decay=decay, dtype=dtype), optimizer(name)
+    ref_losses = eager(ref, ref_opt, x, t, order, first)
+    net, opt = make(kind, activation=activation, decay=decay, dtype=dtype), optimizer(name)
+    losses, _ = layered(net, opt, x, t, order, chunk, first=first)
+    got, want = params_of(net), params_of(ref)
+    start = params_of(make(kind, activation=activation, decay=decay, dtype=dtype))
+    assert not np.array_equal(want["W1"], start["W1"])  # it trained
+    return losses, ref_losses, got, want, opt, ref_opt
+
+
+@pytest.mark.parametrize("name", sorted(CLASSES))
+@pytest.mark.parametrize(("kind", "activation", "decay"), CASES)
+def test_layered_step_equals_the_eager_book_net(kind, activation, decay, name) -> None:
+    losses, ref_losses, got, want, opt, ref_opt = compare(kind, activation, decay, name)
+    assert losses == ref_losses
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    for slot in SLOTS[type(opt)]:  # the optimizer's own state, in place
+        for key, value in getattr(ref_opt, slot).items():
+            np.testing.assert_array_equal(getattr(opt, slot)[key], value, err_msg=slot + key)
+    assert getattr(opt, "iter", 7) == getattr(ref_opt, "iter", 7) == 7
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam"])
+def test_deep_convnet_with_dropout_equals_the_eager_book_net(name) -> None:
+    losses, ref_losses, got, want, _, _ = compare("deep-conv", "relu", 0.0, name, iters=3,
+                                                  batch=2, chunk=2)
+    assert losses == ref_losses
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_a_run_resumed_mid_chunk_draws_the_masks_and_steps_of_its_iterations() -> None:
+    """Iterations 5..7 of a run: the dropout masks and Adam's step sizes of 5, 6, 7."""
+    losses, ref_losses, got, want, _, _ = compare("deep-conv", "relu", 0.0, "adam", iters=3,
+                                                  batch=2, chunk=4, first=5)
+    assert losses == ref_losses
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_float32_nets_follow_the_eager_dtypes() -> None:
+    losses, ref_losses, got, want, _, _ = compare("simple-conv", "relu", 0.0, "adam",
+                                                  dtype="float32")
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-6)
+    for key in want:
+        assert got[key].dtype == np.float32
+        np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-6, err_msg=key)
