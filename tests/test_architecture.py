@@ -35,6 +35,7 @@ FLOORS: list[tuple[str, int]] = [
     ("xpnet.gradient", 2),
     ("xpnet.fused", 3),
     ("xpnet.two_layer_net", 3),
+    ("xpnet.layered_step", 3),
     ("xpnet.nets", 3),
     ("xpnet.common.trainer", 4),
     ("xpnet.common", 3),
