@@ -353,3 +353,16 @@ def test_build_gives_chapter_4s_net_for_two_layer_and_refuses_what_a_net_lacks()
         nets.build("deep-conv", features=100, classes=10, hidden=5, activation="relu",
                    weight_init_std="he", weight_decay=0.0, dtype="float64", device="cpu",
                    seed=1)
+
+
+@pytest.mark.parametrize("kind", list(SETTINGS))
+def test_a_float32_net_computes_in_float32_near_the_float64_numbers(kind, rng) -> None:
+    wide, narrow = build(kind, seed=4), build(kind, seed=4, dtype="float32")
+    x, t = batch(wide, rng, 2)
+    want_loss, want = wide._loss_and_gradient(x, t)
+    loss, grads = narrow._loss_and_gradient(x.astype(np.float32), t)
+    assert abs(float(loss) - want_loss) < 1e-5
+    for k in want:
+        assert grads[k].dtype == np.float32, k
+        scale = np.abs(want[k]).max() + 1e-12
+        np.testing.assert_allclose(grads[k], want[k], rtol=0, atol=1e-4 * scale)

@@ -28,6 +28,12 @@ __all__ = [*_function_names, "im2col", "col2im", "Relu", "Sigmoid", "Affine",
 BN_EPS = 10e-7  # the book's constant inside sqrt(var + eps), as it writes it
 
 
+def _same_dtype(a: Any, like: Any) -> Any:
+    """``a`` in ``like``'s dtype: im2col and col2im work in float64 (the book's), so a
+    float32 net stays float32 (a no-op for float64)."""
+    return a.astype(like.dtype, copy=False)
+
+
 class Relu:
     """``max(0, x)``; ``mask`` marks where the input was <= 0."""
 
@@ -246,7 +252,7 @@ class Convolution:
         out_h = 1 + int((h + 2 * self.pad - fh) / self.stride)
         out_w = 1 + int((w + 2 * self.pad - fw) / self.stride)
         self.x = x
-        self.col = im2col(x, fh, fw, self.stride, self.pad)
+        self.col = _same_dtype(im2col(x, fh, fw, self.stride, self.pad), x)
         self.col_W = self.W.reshape(filters, -1).T
         out = xp.dot(self.col, self.col_W) + self.b
         return out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
@@ -258,7 +264,7 @@ class Convolution:
         self.db = xp.sum(rows, axis=0)
         self.dW = xp.dot(self.col.T, rows).transpose(1, 0).reshape(filters, channels, fh, fw)
         dcol = xp.dot(rows, self.col_W.T)
-        return col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad)
+        return _same_dtype(col2im(dcol, self.x.shape, fh, fw, self.stride, self.pad), dout)
 
 
 class Pooling:
@@ -280,7 +286,7 @@ class Pooling:
         n, c, h, w = x.shape
         out_h = int(1 + (h - self.pool_h) / self.stride)
         out_w = int(1 + (w - self.pool_w) / self.stride)
-        windows = im2col(x, self.pool_h, self.pool_w, self.stride, self.pad)
+        windows = _same_dtype(im2col(x, self.pool_h, self.pool_w, self.stride, self.pad), x)
         windows = windows.reshape(-1, self.pool_h * self.pool_w)
         self.x = x
         self.arg_max = xp.argmax(windows, axis=1)
@@ -295,4 +301,5 @@ class Pooling:
         dmax = xp.zeros((dout.size, size), dtype=dout.dtype)
         dmax[xp.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
         dcol = dmax.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], -1)
-        return col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
+        return _same_dtype(
+            col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad), dout)
