@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +34,27 @@ def toy_dataset(folder: Path, *, train: int = 400, test: int = 100, seed: int = 
     for name, array in zip(FILES, arrays, strict=True):
         write_idx(folder / name, array)
     return folder
+
+
+@dataclass(eq=False)  # compared by identity, like xpnet.dataset.Dataset
+class ToyData:
+    """Stands in for an xpnet.dataset.Dataset in ``run(data=...)``: uint8 arrays."""
+
+    x_train: np.ndarray
+    t_train: np.ndarray
+    x_test: np.ndarray
+    t_test: np.ndarray
+    name: str = "fashion-mnist"
+
+
+def toy_data(*, train: int = 400, test: int = 100, seed: int = 5) -> ToyData:
+    """Separable 784-pixel uint8 'images' of 10 classes, as ``toy_dataset`` writes them."""
+    rng = np.random.default_rng(seed)
+    centers = rng.integers(0, 256, size=(10, 784))
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        t = rng.integers(0, 10, size=n).astype(np.uint8)
+        x = np.clip(centers[t] + rng.normal(scale=40, size=(n, 784)), 0, 255).astype(np.uint8)
+        return x, t
+
+    return ToyData(*split(train), *split(test))

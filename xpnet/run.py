@@ -26,14 +26,16 @@ from typing import Any
 import numpy as np
 
 from . import inputs, trainer
-from .backend import asnumpy, parse_device, to_device
+from .backend import parse_device, to_device
+from .common import optimizer as optimizers
 from .dataset import normalized
 from .dataset.atomic import WriteFaultError
-from .errors import DivergenceError, RunFolderError
+from .errors import DivergenceError, InputError, RunFolderError, first_line
 from .run_config import RunConfig, RunResult
 from .run_folder import (
     CHECKPOINT,
     RunRecord,
+    build_net,
     held,
     read_checkpoint,
     read_metrics,
@@ -42,7 +44,6 @@ from .run_folder import (
     write_run,
 )
 from .trainer import History, train
-from .two_layer_net import PARAM_NAMES, TwoLayerNet
 
 
 def load_data(config: RunConfig) -> Any:
@@ -64,7 +65,8 @@ def run(
     checkpoint_every: int | None = None,
     command: list[str] | None = None,
 ) -> RunResult:
-    """Train the book's TwoLayerNet as ``config`` says; write ``out`` if given.
+    """Train the net ``config.net`` with ``config.optimizer`` as ``config`` says; write
+    ``out`` if given.
 
     ``data``: an ``xpnet.dataset.Dataset`` already loaded (a sweep loads it once), else
     it is loaded here. ``out``: the run's folder (claimed with ``run_folder.claim_dir``
@@ -94,18 +96,18 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
     if checkpoint is not None:
         check_same_data(out, checkpoint.get("data"), info)
     x_train, t_train, x_test, t_test = float_arrays(data, config.dtype)
-    network = TwoLayerNet(x_train.shape[1], config.hidden, 10, config.weight_init_std,
-                          seed=config.seed, dtype=config.dtype,
-                          device=parse_device(config.device))
+    network = build_net(config, parse_device(config.device), features=x_train.shape[1])
+    optimizer = optimizers.make(config.optimizer, config.lr)
     trainer.check_step_fits(network, config.batch_size)  # before anything is written
     # Once, for the training and the final accuracies alike: on a GPU each upload of the
     # training set is 188 MB (float32) and a wait.
     x_train, t_train, x_test, t_test = (to_device(a, network.device)
                                         for a in (x_train, t_train, x_test, t_test))
     per_epoch = trainer.iter_per_epoch(x_train.shape[0], config.batch_size)
-    record = RunRecord(config=config, started_at=started, command=command, data=info)
+    record = RunRecord(config=config, started_at=started, command=command, data=info,
+                       net=network.describe())
     if checkpoint is not None:
-        history = _restore(network, checkpoint, out)
+        history = _restore(network, optimizer, checkpoint, out)
         if history.iter_per_epoch != per_epoch:
             raise RunFolderError(f"{out}/{CHECKPOINT} says an epoch is "
                                  f"{history.iter_per_epoch:g} iterations, not the {per_epoch:g} "
@@ -118,7 +120,8 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
         history = History(iter_per_epoch=per_epoch, seed=config.seed)
 
     def save_checkpoint(h: History) -> None:
-        write_checkpoint(out, config, _host_params(network), h, started, record)
+        write_checkpoint(out, config, network.host_params(), h, started, record,
+                         optimizer=optimizers.state(optimizer))
 
     def failed(error: str) -> None:
         # Only a run with a checkpoint has anything to mark: one that could not write its
@@ -141,17 +144,19 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
                         grad=config.grad, seed=config.seed, progress=progress,
                         on_epoch=on_epoch, history=history, stop=stop,
                         on_checkpoint=save_checkpoint if out is not None else None,
-                        checkpoint_every=checkpoint_every, cuda_graph=config.cuda_graph)
+                        checkpoint_every=checkpoint_every, cuda_graph=config.cuda_graph,
+                        optimizer=optimizer)
         # The book only evaluates at epoch starts; say where the run actually ended too.
         finished = history.iterations == config.iters
         result = RunResult(config=config, history=history,
                            status="finished" if finished else "interrupted",
                            final_train_acc=network.accuracy(x_train, t_train),
                            final_test_acc=network.accuracy(x_test, t_test),
-                           params=_host_params(network), wall_time_s=time.perf_counter() - t0,
-                           record=record)
+                           params=network.host_params(),
+                           wall_time_s=time.perf_counter() - t0, record=record)
+        record.optimizer_state = optimizers.state(optimizer)
         if finished:
-            result.verdict = verdict(result, classes=network.sizes[2])
+            result.verdict = verdict(result, classes=network.classes)
         if record.resumes:
             record.resumes[-1].update(finished_at=_now(), to_iteration=history.iterations)
         if out is not None:
@@ -239,19 +244,18 @@ def absolute(folder: str | Path) -> str:
     return os.path.abspath(os.path.expanduser(str(folder)))
 
 
-def _restore(network: TwoLayerNet, checkpoint: dict[str, Any], out: Path | None) -> History:
-    """Put the checkpoint's parameters into ``network``; its history, to continue."""
-    saved = checkpoint["params"]
-    if saved["W1"].shape != network.params["W1"].shape:
-        raise RunFolderError(f"{out}/{CHECKPOINT} holds W1 of shape {saved['W1'].shape}, not "
-                             f"{network.params['W1'].shape}; it is damaged")
-    network.params = {k: to_device(saved[k].astype(network.dtype), network.device)
-                      for k in PARAM_NAMES}
+def _restore(network: Any, optimizer: Any, checkpoint: dict[str, Any],
+             out: Path | None) -> History:
+    """Put the checkpoint's parameters into ``network`` and its optimizer state into
+    ``optimizer``; its history, to continue."""
+    try:
+        network.set_params(checkpoint["params"])
+        optimizers.restore(optimizer, *checkpoint["optimizer"], network.params)
+    except InputError as err:  # ModelFileError from set_params, InputError from restore
+        raise RunFolderError(f"{out}/{CHECKPOINT} does not fit its run's "
+                             f"{network.describe()} ({first_line(err)}); it is "
+                             "damaged") from None
     return checkpoint["history"]
-
-
-def _host_params(network: TwoLayerNet) -> dict[str, np.ndarray]:
-    return {k: asnumpy(network.params[k]) for k in PARAM_NAMES}
 
 
 # data set -> dtype -> its float arrays. A sweep worker runs many trials on one data set:

@@ -2,8 +2,9 @@
 
 ::
 
-    params.npz       the trained parameters (TwoLayerNet.load reads it)
-    checkpoint.npz   parameters and history to resume from, bit for bit
+    params.npz       the trained parameters by the net's param_names (TwoLayerNet.load
+                     reads a two-layer run's; the book's load_params the other nets')
+    checkpoint.npz   parameters, optimizer state and history to resume from, bit for bit
     metrics.json     settings, provenance, accuracies, losses: schema version 1
     accuracy.png     the book's accuracy figure; loss.png, the mini-batch loss
     eval.json        written by xpnet eval, with confusion.png
@@ -40,10 +41,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from . import __version__, folder_lock, run_plots
+from . import __version__, folder_lock, nets, run_plots
+from .common import params_file
 from .dataset import npy
 from .dataset.atomic import atomic_write, atomic_write_bytes
-from .errors import RunFolderError, first_line
+from .errors import InputError, RunFolderError, first_line
 from .run_config import RunConfig, RunResult
 from .trainer import History, iter_per_epoch
 from .two_layer_net import PARAM_NAMES, TwoLayerNet, read_params, save_params
@@ -60,6 +62,8 @@ LOCK_FILE = folder_lock.LOCK_FILE
 RUN_FILES = (PARAMS, CHECKPOINT, METRICS, ACCURACY_PNG, LOSS_PNG, LOCK_FILE)
 
 SCHEMA_VERSION = 1
+# Every data set a run trains on: 28x28 images of 10 classes.
+FEATURES, CLASSES = 784, 10
 CHECKPOINT_FORMAT = "xpnet-checkpoint/1"
 LOSS_NOTE = ("train_loss_list[k]: the cross-entropy of mini-batch k in the forward pass that "
              "gave its gradient (the book recomputes it after the update); with loss_stride "
@@ -219,6 +223,10 @@ class RunRecord:
     # each --resume: command, started_at, from_iteration, device; finished_at and
     # to_iteration once it ended
     resumes: list[dict[str, Any]] = field(default_factory=list)
+    # the optimizer's state where the run ended, (arrays, scalars) of
+    # xpnet.common.optimizer.state, for the checkpoint write_run writes (None: fresh)
+    optimizer_state: tuple[dict[str, np.ndarray], dict[str, Any]] | None = None
+    net: str | None = None  # the net in words (its describe())
 
     def metrics(self, *, status: str | None = None, result: RunResult | None = None,
                 error: str | None = None, wall_time_s: float | None = None) -> dict[str, Any]:
@@ -231,6 +239,7 @@ class RunRecord:
             "started_at": self.started_at.isoformat(timespec="seconds"),
             "command": self.command,
             "config": self.config.to_dict(),
+            **({"net": self.net} if self.net is not None else {}),
             "data": self.data,
             "environment": self.environment,
             "iter_per_epoch": int(per_epoch) if per_epoch == int(per_epoch) else per_epoch,
@@ -349,8 +358,9 @@ def write_run(out: str | Path, result: RunResult) -> dict[str, Any]:
     out = Path(out)
     result.out = out
     write_checkpoint(out, result.config, result.params, result.history,
-                     result.record.started_at, result.record)
-    save_params(out / PARAMS, result.params)
+                     result.record.started_at, result.record,
+                     optimizer=result.record.optimizer_state)
+    write_params(out / PARAMS, result.config, result.params)
     doc = result.record.metrics(result=result)
     save_figure(run_plots.accuracy_figure(doc), out / ACCURACY_PNG)
     save_figure(run_plots.loss_figure(doc), out / LOSS_PNG)
@@ -402,8 +412,12 @@ def refuse_run_file(path: Path, run_dir: Path, flag: str) -> None:
                              "run writes its files: pass another file name")
 
 
-def load_net(run_dir: Path, device: Any = None) -> tuple[TwoLayerNet, dict[str, Any]]:
-    """(the net of ``run_dir/params.npz``, its metrics.json); one-line errors."""
+def load_net(run_dir: Path, device: Any = None) -> tuple[Any, dict[str, Any]]:
+    """(the net of ``run_dir/params.npz``, its metrics.json); one-line errors.
+
+    A two-layer run's is ``TwoLayerNet.load``; another net is built from the run's
+    recorded config (``xpnet.nets.build``) and given the file's parameters.
+    """
     refuse_run_folder(run_dir)
     metrics = read_metrics(run_dir)
     params = run_dir / PARAMS
@@ -411,8 +425,44 @@ def load_net(run_dir: Path, device: Any = None) -> tuple[TwoLayerNet, dict[str, 
         raise RunFolderError(f"{run_dir} holds no {PARAMS} (its {METRICS} says the run is "
                              f"{metrics.get('status')}); finish the run first (xpnet train "
                              f"--resume {run_dir})")
-    check_npz(params)
-    return TwoLayerNet.load(params, device=device), metrics
+    try:
+        config = RunConfig.from_dict(metrics["config"])
+    except (InputError, TypeError) as err:
+        raise RunFolderError(f"{run_dir}/{METRICS} is damaged ({first_line(err)})") from None
+    if config.net == "two-layer":
+        check_npz(params)
+        return TwoLayerNet.load(params, device=device), metrics
+    net = build_net(config, device)
+    check_npz(params, net.param_names)
+    net.set_params(_read_arrays(params, net.param_names))
+    return net, metrics
+
+
+def build_net(config: RunConfig, device: Any, features: int = FEATURES) -> Any:
+    """The net ``config`` trains, on ``device``, with its initial weights."""
+    return nets.build(config.net, features=features, classes=CLASSES, hidden=config.hidden,
+                      activation=config.activation, weight_init_std=config.weight_init_std,
+                      weight_decay=config.weight_decay, dtype=config.dtype, device=device,
+                      seed=config.seed)
+
+
+def write_params(path: Path, config: RunConfig, params: Mapping[str, np.ndarray]) -> None:
+    """``params.npz``: TwoLayerNet.save's file for a two-layer run; for another net its
+    arrays alone, by name, as the book's ``save_params`` writes them."""
+    if config.net == "two-layer":
+        save_params(path, params)
+    else:
+        params_file.save(path, params)
+
+
+def _read_arrays(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The members ``names`` of an ``.npz`` already checked by ``check_npz``."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in names}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise RunFolderError(f"{path} is damaged ({first_line(err)}); it cannot be used: "
+                             "restore it from a copy, or train the run again") from None
 
 
 def write_eval(run_dir: Path, doc: Mapping[str, Any]) -> None:
@@ -424,28 +474,39 @@ def write_eval(run_dir: Path, doc: Mapping[str, Any]) -> None:
 
 def write_checkpoint(out: Path, config: RunConfig, params: Mapping[str, np.ndarray],
                      history: History, started: dt.datetime,
-                     record: RunRecord | None = None) -> None:
+                     record: RunRecord | None = None, *,
+                     optimizer: tuple[Mapping[str, np.ndarray], Mapping[str, Any]] | None = None,
+                     ) -> None:
     """``out/checkpoint.npz``: what ``run(resume=True)`` needs to continue, bit for bit.
 
-    With ``record``, also the run's command, resumes and data identity, so a resume can
-    keep the first and check the last.
+    ``params``: the net's parameters by name, in its ``param_names`` order. ``optimizer``:
+    its state as ``xpnet.common.optimizer.state`` gives it (None: a fresh one). The
+    state's JSON names the members (``param_names``, the optimizer's ``arrays``), so the
+    members depend on the net and optimizer. With ``record``, also the run's command,
+    resumes and data identity, so a resume can keep the first and check the last.
     """
+    opt_arrays, opt_scalars = optimizer if optimizer is not None else ({}, {})
     state: dict[str, Any] = {
         "config": config.to_dict(),
         "started_at": started.isoformat(),
         "history": {k: v for k, v in dataclasses.asdict(history).items()
                     if k != "train_loss_list"},
+        "param_names": list(params),
+        "optimizer": {"name": config.optimizer, "arrays": list(opt_arrays),
+                      "scalars": dict(opt_scalars)},
     }
     if record is not None:
         state.update(command=record.command, resumes=record.resumes, data=record.data)
-    arrays = {k: params[k] for k in PARAM_NAMES}
+    arrays = {**params, **opt_arrays}
     text = json.dumps(_finite(state, []), allow_nan=False)
     atomic_write(out / CHECKPOINT, lambda f: np.savez(
         f, format=np.array(CHECKPOINT_FORMAT), state=np.array(text),
         train_loss_list=np.asarray(history.train_loss_list, dtype=np.float64), **arrays))
 
 
-CHECKPOINT_MEMBERS = ("format", "state", "train_loss_list", *PARAM_NAMES)
+# Every checkpoint's; the rest its state names (a two-layer run of an older xpnet's:
+# PARAM_NAMES and no optimizer state).
+CHECKPOINT_MEMBERS = ("format", "state", "train_loss_list")
 
 
 def check_npz(path: Path, names: tuple[str, ...] = PARAM_NAMES) -> None:
@@ -490,13 +551,29 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
                              "be resumed")
     check_npz(path, CHECKPOINT_MEMBERS)
     try:
-        params = read_params(path)
         with np.load(path, allow_pickle=False) as npz:
             if str(npz["format"]) != CHECKPOINT_FORMAT:
                 raise ValueError(f"format {npz['format']}")
             state = json.loads(str(npz["state"]))
             losses = npz["train_loss_list"]
         config = RunConfig.from_dict(state["config"])
+        names = _names(state.get("param_names", PARAM_NAMES), "param_names")
+        opt = state.get("optimizer", {"name": config.optimizer, "arrays": [], "scalars": {}})
+        if not isinstance(opt, dict) or opt.get("name") != config.optimizer:
+            raise ValueError(f"its optimizer state is not its config's {config.optimizer}'s")
+        opt_names = _names(opt.get("arrays"), "optimizer arrays")
+        scalars = opt.get("scalars")
+        if not isinstance(scalars, dict):
+            raise ValueError(f"optimizer scalars {scalars!r}")
+    except (KeyError, ValueError, TypeError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise RunFolderError(f"{path} is damaged ({first_line(err)}); it cannot be "
+                             "resumed") from None
+    check_npz(path, (*names, *opt_names))  # a missing member: one line
+    params = _read_arrays(path, names)
+    opt_arrays = _read_arrays(path, opt_names)
+    try:
+        if config.net == "two-layer":
+            params = read_params(path)  # its shapes checked against each other too
         history = _history(state["history"], losses, config)
         started = dt.datetime.fromisoformat(state["started_at"])
         extra = {k: state.get(k) for k in ("command", "resumes", "data")}
@@ -506,8 +583,18 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
         raise RunFolderError(f"{path} is damaged ({first_line(err)}); it cannot be "
                              "resumed") from None
     return {"config": config, "params": params, "history": history,
+            "optimizer": (opt_arrays, scalars),
             "started_at": started.isoformat(), **extra,
             "resumes": list(extra["resumes"] or [])}
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    """A checkpoint's list of member names, checked; ValueError if it is not one."""
+    if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and v and v not in CHECKPOINT_MEMBERS for v in value) \
+            or len(set(value)) != len(value):
+        raise ValueError(f"{what} {value!r} is not a list of member names")
+    return tuple(value)
 
 
 def _history(fields: dict[str, Any], losses: np.ndarray, config: RunConfig) -> History:

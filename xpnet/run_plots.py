@@ -18,8 +18,11 @@ def title(doc: Mapping[str, Any]) -> str:
     c = doc["config"]
     acc = doc.get("final_test_acc")
     final = "" if acc is None else f", test acc {acc:.4f}"
-    return (f"{c['dataset']}, {c['device']}, {c['dtype']}, {c['grad']}: lr {c['lr']:g}, "
-            f"hidden {c['hidden']}, batch {c['batch_size']}, seed {c['seed']}{final}")
+    net, optimizer = c.get("net", "two-layer"), c.get("optimizer", "sgd")  # older runs'
+    decay = f", weight decay {c['weight_decay']:g}" if c.get("weight_decay") else ""
+    return (f"{c['dataset']}, {net} by {optimizer}, {c['device']}, {c['dtype']}, {c['grad']}: "
+            f"lr {c['lr']:g}, hidden {c['hidden']}{decay}, batch {c['batch_size']}, "
+            f"seed {c['seed']}{final}")
 
 
 def accuracy_points(doc: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
