@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from xpnet import nets
-from xpnet.backend import get_array_module
+from xpnet.backend import get_array_module, use_device
 from xpnet.common import optimizer as optimizers
 from xpnet.layered_step import LayeredStep
 
@@ -65,11 +65,12 @@ def layered(net: nets.BookNet, opt: Any, x: Any, t: Any, order: np.ndarray, chun
     chunk starts at ``first``, mid-chunk if ``first % chunk``, as a resumed run does).
     ``on_step(i, step)`` runs step i instead of ``step()``."""
     xp = get_array_module(x)
-    losses_buffer = xp.zeros(chunk, dtype=np.float64)
+    with use_device(net.device):
+        losses_buffer = xp.zeros(chunk, dtype=np.float64)
     step = LayeredStep(net, opt, x, t, batch_size=order.shape[1], chunk_length=chunk,
                        losses=losses_buffer, graph=graph)
     losses, i = [], first
-    with step.stream:
+    with use_device(net.device), step.stream:
         while i < first + len(order):
             start = i // chunk * chunk
             rows = np.zeros((chunk, order.shape[1]), dtype=np.int64)
