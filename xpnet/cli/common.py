@@ -60,8 +60,8 @@ NET_DEFAULT_HELP = {
     "lr": "0.1 for two-layer; else the optimizer's, 0.001 for adam and 0.01 for the rest",
     "optimizer": "sgd for two-layer (its only one) and multi-layer, adam for simple-conv "
                  "and deep-conv",
-    "activation": "relu for multi-layer (its choice); sigmoid is two-layer's, relu the conv "
-                  "nets'",
+    "activation": "relu for multi-layer (its choice), sigmoid for two-layer, relu for "
+                  "simple-conv and deep-conv (theirs)",
     "weight_init_std": "0.01 for two-layer and simple-conv, relu for multi-layer, he for "
                        "deep-conv (fixed)",
     "weight_decay": "0; for multi-layer only",
