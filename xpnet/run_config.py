@@ -113,6 +113,10 @@ class RunConfig:
             raise InputError(f"optimizer {self.optimizer} is for the nets of chapters 6 to 8; "
                              "the two-layer net trains by chapter 4's SGD: pass --net "
                              "multi-layer --hidden 50 for that net with another optimizer")
+        if net in ("two-layer", "simple-conv") and isinstance(self.weight_init_std, str):
+            raise InputError(f"weight_init_std {self.weight_init_std} is a scale by name, for "
+                             f"--net multi-layer; the {net} net takes a number (the book's "
+                             f"{defaults['weight_init_std']})")
         if net == "deep-conv" and self.weight_init_std not in ("he", "relu"):
             raise InputError(f"weight_init_std {self.weight_init_std} cannot be set for "
                              "deep-conv: the book fixes He's scale for it")
