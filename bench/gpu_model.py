@@ -267,6 +267,56 @@ def setup_time(shape: dict, s: int, gpu: Gpu = H200, oh: Overheads = Overheads()
     return 4 * oh.copy_s + n * (shape["input"] * s + 8) / gpu.pcie_bytes_s
 
 
+# The book's chapter-8 DeepConvNet (train_deepnet.py: 28x28 images, hidden 50, batch 100,
+# Adam, 20 epochs of 600 iterations) as LayeredStep runs it: (in channels, side, filters, pad)
+# of each 3x3 convolution, a 2x2 pool after every second one.
+DEEP = {"batch": 100, "hidden": 50, "classes": 10, "iterations": 12000}
+DEEP_CONVS = ((1, 28, 16, 1), (16, 28, 16, 1), (16, 14, 32, 1), (32, 14, 32, 2),
+              (32, 8, 64, 1), (64, 8, 64, 1))
+
+
+def deep_conv_step_kernels(b: int, s: int, hidden: int = 50, classes: int = 10) -> list[Kernel]:
+    """One DeepConvNet training step with Adam, batch ``b``, params of itemsize ``s``.
+
+    im2col's columns and everything after a convolution are float64 (8 bytes), as in
+    xpnet.common. Elementwise work is grouped per layer (it is memory-bound either way).
+    """
+    f8, out, params = 8, [], 0
+    for idx, (c, side, filters, pad) in enumerate(DEEP_CONVS, start=1):
+        o = side + 2 * pad - 2
+        m, k = b * o * o, c * 9
+        params += filters * k + filters
+        out += [
+            Kernel(f"conv{idx} im2col", 0, 2 * m * k * f8 + 2 * b * c * side * side * f8),
+            Kernel(f"conv{idx} col @ W", 2 * m * k * filters,
+                   (m * k + k * filters + m * filters) * f8, matmul=True),
+            Kernel(f"conv{idx} + b, relu", 3 * m * filters, 7 * m * filters * f8),
+            Kernel(f"conv{idx} col.T @ dout", 2 * m * k * filters,
+                   (m * k + m * filters + k * filters) * f8, matmul=True),
+            Kernel(f"conv{idx} dout @ W.T", 2 * m * k * filters,
+                   (m * filters + k * filters + m * k) * f8, matmul=True),
+            Kernel(f"conv{idx} col2im, db, relu'", m * k + 2 * m * filters,
+                   3 * m * k * f8 + 5 * m * filters * f8),
+        ]
+        if idx % 2 == 0:  # the pool after it: 4 values a window, forward and back
+            n = b * filters * (o // 2) ** 2
+            out.append(Kernel(f"pool{idx // 2}", 8 * n, 30 * n * f8))
+    for name, d, h in (("affine1", 64 * 4 * 4, hidden), ("affine2", hidden, classes)):
+        params += d * h + h
+        out += [Kernel(f"{name} x @ W", 2 * b * d * h, (b * d + d * h + b * h) * f8,
+                       matmul=True),
+                Kernel(f"{name} dout @ W.T", 2 * b * d * h, (b * d + d * h + b * h) * f8,
+                       matmul=True),
+                Kernel(f"{name} x.T @ dout", 2 * b * d * h, (b * d + d * h + b * h) * f8,
+                       matmul=True),
+                Kernel(f"{name} bias, relu, dropout", 8 * b * h, 12 * b * h * f8)]
+    out += [Kernel("gather batch", 0, 2 * b * 784 * s + 16 * b),
+            Kernel("softmax with loss", 10 * b * classes, 8 * b * classes * f8),
+            # Adam: m, v, sqrt, divide, update: ~12 FLOPs and ~14 accesses an element
+            Kernel("adam", 12 * params, 14 * params * max(s, f8))]
+    return out
+
+
 # ------------------------------------------------------------- counting, in a subprocess
 
 COUNT_SHAPE = {"input": 16, "hidden": 4, "classes": 10, "batch": 4, "per_epoch": 4}
@@ -320,7 +370,8 @@ def _count_in_this_process() -> dict:
         return Counts(**{f.name: getattr(a, f.name) - getattr(z, f.name)
                          for f in dataclasses.fields(Counts)})
 
-    result: dict = {"graph_option": graph_option, "shape": shape, "configs": {}}
+    result: dict = {"graph_option": graph_option, "shape": shape, "configs": {},
+                    "deep_conv": _count_deep_conv()}
     for grad in ("backprop", "numerical"):
         for dtype in ("float32", "float64"):
             modes = {"eager": False, "captured": True} if graph_option else {"eager": None}
@@ -330,6 +381,55 @@ def _count_in_this_process() -> dict:
                 evaluation = minus(minus(runs[per_epoch + 1], runs[per_epoch]), step)
                 result["configs"][f"{grad}/{dtype}/{mode}"] = {
                     "step": dataclasses.asdict(step), "eval": dataclasses.asdict(evaluation)}
+    return result
+
+
+def _count_deep_conv() -> dict:
+    """A DeepConvNet step with Adam (the third: after any capture) on the stand-in, three
+    ways: the book's eager step (BookNet._loss_and_gradient + Adam.update), LayeredStep
+    eager, and LayeredStep replayed as a graph. Counts do not depend on the batch size."""
+    import cupy
+    import cupy_standin
+    import numpy as np
+
+    from xpnet import nets
+    from xpnet.common import optimizer
+    from xpnet.layered_step import LayeredStep
+
+    b, steps = 2, 3
+    rng = np.random.default_rng(0)
+    x, t = cupy.asarray(rng.random((8, 784))), cupy.asarray(rng.integers(0, 10, 8))
+    order = rng.integers(0, 8, size=(steps, b))
+
+    def fresh():
+        net = nets.build("deep-conv", features=784, classes=10, hidden=6, activation="relu",
+                         weight_init_std="he", weight_decay=0.0, dtype="float64",
+                         device="cuda", seed=0)
+        return net, optimizer.make("adam", 0.001)
+
+    def as_counts(got) -> dict:
+        return dataclasses.asdict(Counts(**{f.name: getattr(got, f.name)
+                                            for f in dataclasses.fields(Counts)
+                                            if hasattr(got, f.name)}))
+
+    result = {}
+    net, opt = fresh()
+    for i in range(steps):
+        batch = cupy.asarray(order[i])
+        with cupy_standin.counting() as got:
+            _, grads = net._loss_and_gradient(x[batch], t[batch])
+            opt.update(net.params, grads)
+    result["book eager"] = as_counts(got)
+    for mode, graph in (("eager", False), ("captured", True)):
+        net, opt = fresh()
+        step = LayeredStep(net, opt, x, t, batch_size=b, chunk_length=steps,
+                           losses=cupy.zeros(steps), graph=graph)
+        with step.stream:
+            step.start_chunk(order, 0, 0)
+            for _ in range(steps):
+                with cupy_standin.counting() as got:
+                    step()
+        result[mode] = as_counts(got)
     return result
 
 
@@ -404,6 +504,29 @@ def predict(counted: dict, shape: dict = DEFAULT, density: float = 1.0,
                     "step_compute_s": step_c, "step_s": step_s, "eval_s": eval_s,
                     "run_s": run_s,
                 })
+    return rows
+
+
+DEEP_MODES = {"book eager": "the book's step, eager (BookNet + Adam.update)",
+              "eager": "LayeredStep, eager", "captured": "LayeredStep, one graph launch"}
+
+
+def predict_deep_conv(counted: dict, gpu: Gpu = H200, oh: Overheads = Overheads()) -> list[dict]:
+    """Predicted DeepConvNet step (batch 100, Adam) and 20 epochs of steps, each mode."""
+    rows = []
+    for dtype in ("float32", "float64"):
+        kernels = deep_conv_step_kernels(DEEP["batch"], 4 if dtype == "float32" else 8,
+                                         DEEP["hidden"], DEEP["classes"])
+        compute_s = compute_time(kernels, dtype, gpu)
+        for mode, counts in counted["deep_conv"].items():
+            c = Counts(**counts)
+            timer = captured_time if c.graph_launches else eager_time
+            step_s = timer(c, compute_s, gpu, oh)
+            rows.append({"dtype": dtype, "mode": mode, "step_counts": counts,
+                         "step_flops": sum(k.flops for k in kernels),
+                         "step_bytes": sum(k.bytes for k in kernels),
+                         "step_compute_s": compute_s, "step_s": step_s,
+                         "steps_s": DEEP["iterations"] * step_s})
     return rows
 
 
@@ -497,6 +620,8 @@ def report(counted: dict, rows: list[dict], density: tuple[float, str]) -> str:
             f"| {r['grad']} | {r['dtype']} | {r['mode']} | {r['step_flops']:.3g} | "
             f"{r['step_bytes']:.3g} | {_fmt(r['step_compute_s'])} | {_fmt(r['step_s'])} | "
             f"{_fmt(r['eval_s'])} | {_fmt(r['run_s'])} |")
+    if "deep_conv" in counted:
+        lines += _deep_conv_report(counted)
     lines += ["", "## Beside the measured CPU rows (bench/results/cpu-2core-table.md, "
               "2-core VM)", "", "| group | backend | dtype | params | median | speed-up | vs |",
               "|---|---|---|---|---:|---:|---|", *cpu_rows()]
@@ -518,6 +643,33 @@ def report(counted: dict, rows: list[dict], density: tuple[float, str]) -> str:
     return "\n".join(lines)
 
 
+def _deep_conv_report(counted: dict) -> list[str]:
+    lines = [
+        "",
+        f"## Chapter 8's DeepConvNet step (batch {DEEP['batch']}, hidden {DEEP['hidden']}, "
+        "Adam) (model)",
+        "",
+        "Counts per step measured on the stand-in (xpnet.layered_step; the third step, after "
+        "the capture); FLOPs and bytes from deep_conv_step_kernels; "
+        f"{DEEP['iterations']} steps = the book's train_deepnet.py (20 epochs of 600), "
+        "evaluations not included.",
+        "",
+        "| mode | dtype | launches | graph launches / nodes | waits | copies h2d/d2h | "
+        "allocations | step FLOPs | step compute (model) | step (model) | "
+        f"{DEEP['iterations']} steps (model) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in predict_deep_conv(counted):
+        c = r["step_counts"]
+        lines.append(
+            f"| {DEEP_MODES.get(r['mode'], r['mode'])} | {r['dtype']} | "
+            f"{c['kernel_launches']:g} | {c['graph_launches']:g} / {c['graph_kernels']:g} | "
+            f"{c['host_waits']:g} | {c['h2d_copies']:g}/{c['d2h_copies']:g} | "
+            f"{c['allocations']:g} | {r['step_flops']:.3g} | {_fmt(r['step_compute_s'])} | "
+            f"{_fmt(r['step_s'])} | {_fmt(r['steps_s'])} |")
+    return lines
+
+
 def write(out: Path, counted: dict, rows: list[dict], density: tuple[float, str]) -> str:
     from xpnet.dataset.atomic import atomic_write_bytes
 
@@ -527,7 +679,9 @@ def write(out: Path, counted: dict, rows: list[dict], density: tuple[float, str]
     data = {"label": "MODEL of an H200, not a measurement", "counted": counted,
             "density": {"value": density[0], "from": density[1]},
             "gpu": dataclasses.asdict(H200), "overheads_s": dataclasses.asdict(Overheads()),
-            "sources": SOURCES, "predictions": rows}
+            "sources": SOURCES, "predictions": rows,
+            "deep_conv_predictions": predict_deep_conv(counted) if "deep_conv" in counted
+            else []}
     atomic_write_bytes(out / "gpu-model.json", (json.dumps(data, indent=1) + "\n").encode())
     return text
 
