@@ -32,6 +32,7 @@ from .backend import (
 from .common import optimizer as optimizers
 from .errors import DivergenceError, InputError
 from .inputs import GRAD_METHODS
+from .layered_step import LayeredStep
 from .two_layer_net import TwoLayerNet
 
 INDEX_BUDGET = 1 << 20  # batch indices drawn at a time (8 MiB of int64)
@@ -149,7 +150,9 @@ def train(
     once and gathered on the device, and every step writes into buffers made before the
     first one, on one stream. ``cuda_graph`` (None: on for CUDA; ignored on the CPU)
     captures that step once as a CUDA graph and replays it every iteration: one launch a
-    step. Captured and eager runs give the same numbers bit for bit.
+    step. Captured and eager runs give the same numbers bit for bit. That step is the
+    TwoLayerNet's by SGD here, and ``xpnet.layered_step.LayeredStep`` for the book's other
+    nets trained by backprop; anything else runs the eager step on a stream of its own.
     """
     inputs.choice("grad", grad, GRAD_METHODS)
     iters_num = inputs.positive_int("iters_num", iters_num)
@@ -386,14 +389,18 @@ def _prepare(network: Any, x: Any, t: Any, name: str) -> tuple[Any, Any]:
 def _device_step(loop: _Loop, *, graph: bool) -> Any:
     """The CUDA step for ``loop``'s net and optimizer; None: the eager step, on a stream.
 
-    The TwoLayerNet trained by SGD has its own step here; the book's other nets, or the
-    TwoLayerNet with another optimizer, run the eager step.
+    The TwoLayerNet trained by SGD has its own step here, the book's other nets trained
+    by backprop ``LayeredStep``; the rest (the TwoLayerNet with another optimizer, a
+    numerical gradient of another net) run the eager step.
     """
-    if isinstance(loop.network, TwoLayerNet):
-        if type(loop.optimizer) is optimizers.SGD:
-            return _DeviceStep(loop, graph=graph)
+    net, optimizer = loop.network, loop.optimizer
+    if isinstance(net, TwoLayerNet):
+        return _DeviceStep(loop, graph=graph) if type(optimizer) is optimizers.SGD else None
+    if loop.grad != "backprop":
         return None
-    return None
+    x, labels = loop.train_set
+    return LayeredStep(net, optimizer, x, labels, batch_size=loop.batch_size,
+                       chunk_length=loop.chunk_length, losses=loop.losses.values, graph=graph)
 
 
 class _DeviceStep:
