@@ -282,3 +282,33 @@ def test_x_that_is_not_an_array_of_numbers_is_one_input_error(x) -> None:
                        r"array of numbers)"):
         train(TwoLayerNet(3, 2, 2, seed=0), x, [0] * len(x), np.zeros((1, 3)), [0],
               iters_num=1, batch_size=1, seed=0)
+
+
+def test_an_optimizer_steps_a_book_net_as_the_books_own_loop_does(rng) -> None:
+    from xpnet import nets
+    from xpnet.common.optimizer import Adam
+
+    def net():
+        return nets.build("multi-layer", features=8, classes=3, hidden=(6, 5),
+                          activation="relu", weight_init_std="relu", weight_decay=0.01,
+                          dtype="float64", device="cpu", seed=4)
+
+    x, t = blobs(rng, 100)
+    xt, tt = blobs(np.random.default_rng(1), 30)
+    trained, adam = net(), Adam(lr=0.01)
+    h = train(trained, x, t, xt, tt, iters_num=12, batch_size=10, seed=9, optimizer=adam)
+    # the book's loop on the book's MultiLayerNet, on the same batches
+    book, ref = net().net, Adam(lr=0.01)
+    batches = trainer.batch_indices(9, 0, 10, 100)
+    losses = []
+    for i in range(12):
+        xb, tb = x[batches[i]], t[batches[i]]
+        losses.append(book.loss(xb, tb))
+        ref.update(book.params, book.gradient(xb, tb))
+    np.testing.assert_allclose(h.train_loss_list, losses, rtol=0, atol=1e-15)
+    assert adam.iter == 12
+    for key in book.params:
+        np.testing.assert_allclose(trained.params[key], book.params[key], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(adam.m[key], ref.m[key], rtol=0, atol=1e-15)
+    with pytest.raises(InputError, match="optimizer must be an xpnet.common.optimizer object"):
+        train(net(), x, t, xt, tt, iters_num=2, batch_size=10, seed=9, optimizer="adam")
