@@ -30,7 +30,7 @@ MULTI = RunConfig(dataset="fashion-mnist", net="multi-layer", hidden=(20, 10), o
                   weight_decay=0.01, iters=45, batch_size=20, seed=3)
 CONV = RunConfig(dataset="fashion-mnist", net="simple-conv", hidden=10, optimizer="momentum",
                  lr=0.05, iters=14, batch_size=10, seed=4)
-DEEP = RunConfig(dataset="fashion-mnist", net="deep-conv", iters=7, batch_size=8, seed=6)
+DEEP = RunConfig(dataset="fashion-mnist", net="deep-conv", iters=6, batch_size=4, seed=6)
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +119,7 @@ def test_a_simple_conv_run_by_momentum_stopped_and_resumed_is_the_run_never_stop
 
 def test_a_deep_conv_run_with_dropout_stopped_and_resumed_is_the_run_never_stopped(
         tmp_path) -> None:
-    d = toy_data(train=40, test=10, seed=9)
+    d = toy_data(train=20, test=8, seed=9)
     whole = claim_dir(tmp_path / "whole")
     run(DEEP, data=d, out=whole)
     out = claim_dir(tmp_path / "parts")
