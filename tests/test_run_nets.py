@@ -23,6 +23,7 @@ from xpnet.run_folder import (
     load_net,
     read_checkpoint,
     read_metrics,
+    write_run,
 )
 from xpnet.two_layer_net import TwoLayerNet
 
@@ -203,3 +204,11 @@ def test_a_two_layer_folder_of_an_older_xpnet_loads_and_resumes(data, tmp_path) 
 def _checkpoint_members(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     arrays = npz(path)
     return json.loads(str(arrays["state"])), arrays
+
+
+def test_a_result_written_by_another_process_holds_the_runs_checkpoint(data, finished,
+                                                                       tmp_path) -> None:
+    # A sweep's client writes each trial's folder from the result its worker sent back.
+    result = run(MULTI, data=data)
+    write_run(tmp_path, result)
+    assert_same_run(finished["multi-layer"], tmp_path)
