@@ -212,3 +212,5 @@ def test_a_result_written_by_another_process_holds_the_runs_checkpoint(data, fin
     result = run(MULTI, data=data)
     write_run(tmp_path, result)
     assert_same_run(finished["multi-layer"], tmp_path)
+    arrays, scalars = read_checkpoint(tmp_path)["optimizer"]
+    assert scalars == {"iter": 45} and len(arrays) == 12
