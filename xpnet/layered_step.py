@@ -55,7 +55,8 @@ def _out_size(size: int, filter_size: int, stride: int, pad: int) -> int:
 
 
 class _Im2col:
-    """``xpnet.common.util.im2col`` of one fixed input into one fixed buffer ``col``."""
+    """``xpnet.common.util.im2col`` of one fixed input into one fixed buffer ``col``, in
+    the input's dtype (the layers cast im2col's float64 back to it: the same values)."""
 
     def __init__(self, xp: Any, x: Any, fh: int, fw: int, stride: int, pad: int) -> None:
         n, c, h, w = x.shape
@@ -65,7 +66,7 @@ class _Im2col:
         if pad:  # the border is zeroed once; each step copies the image inside it
             padded = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=x.dtype)
             self.inner = padded[:, :, pad:pad + h, pad:pad + w]
-        patches = xp.empty((n, oh, ow, c, fh, fw), dtype=F64)
+        patches = xp.empty((n, oh, ow, c, fh, fw), dtype=x.dtype)
         self.pairs = [
             (patches[..., dy, dx],
              padded[:, :, dy:dy + stride * oh:stride, dx:dx + stride * ow:stride]
@@ -82,10 +83,11 @@ class _Im2col:
 
 
 class _Col2im:
-    """``xpnet.common.util.col2im`` of one fixed ``col`` into one fixed image; ``out`` is it."""
+    """``xpnet.common.util.col2im`` of one fixed ``col`` into one fixed image: summed in
+    float64, ``out`` in ``dtype`` (a copy when that is not float64), as the layers return it."""
 
     def __init__(self, xp: Any, col: Any, shape: tuple[int, ...], fh: int, fw: int,
-                 stride: int, pad: int) -> None:
+                 stride: int, pad: int, dtype: np.dtype) -> None:
         n, c, h, w = shape
         oh, ow = _out_size(h, fh, stride, pad), _out_size(w, fw, stride, pad)
         patches = col.reshape(n, oh, ow, c, fh, fw)
@@ -95,12 +97,15 @@ class _Col2im:
             (self.image[:, :, dy:dy + stride * oh:stride, dx:dx + stride * ow:stride],
              patches[..., dy, dx].transpose(0, 3, 1, 2))
             for dy in range(fh) for dx in range(fw)]
-        self.out = self.image[:, :, pad:h + pad, pad:w + pad]
+        self.sums = self.image[:, :, pad:h + pad, pad:w + pad]
+        self.out = self.sums if dtype == F64 else xp.empty(shape, dtype=dtype)
 
     def run(self) -> None:
         self.image.fill(0)
         for dst, src in self.pairs:
             self.xp.add(dst, src, out=dst)
+        if self.out is not self.sums:
+            self.xp.copyto(self.out, self.sums, casting="unsafe")
 
 
 class _AffineStep:
@@ -226,7 +231,7 @@ class _ConvolutionStep:
         oh, ow = self.im2col.out_hw
         self.col_W = self.W.reshape(filters, -1).T
         self.rows_out = xp.empty((x.shape[0] * oh * ow, filters),
-                                 dtype=_dtype(F64, self.W, self.b))
+                                 dtype=_dtype(self.im2col.col, self.W, self.b))
         self.out = self.rows_out.reshape(x.shape[0], oh, ow, filters).transpose(0, 3, 1, 2)
 
     def forward(self) -> None:
@@ -241,12 +246,13 @@ class _ConvolutionStep:
         self.rows = xp.empty(self.rows_out.shape, dtype=dout.dtype)
         self.rows_nhwc = self.rows.reshape(self.out.transpose(0, 2, 3, 1).shape)
         self.db = xp.empty(filters, dtype=dout.dtype)
-        self.dW_t = xp.empty((self.col_W.shape[0], filters), dtype=_dtype(F64, dout))
+        self.dW_t = xp.empty((self.col_W.shape[0], filters),
+                             dtype=_dtype(self.im2col.col, dout))
         self.dW = xp.empty(W.shape, dtype=self.dW_t.dtype)
         self.col2im = None
         if need_dx:
             self.dcol = xp.empty(self.im2col.col.shape, dtype=_dtype(dout, W))
-            self.col2im = _Col2im(xp, self.dcol, self.in_shape, *self.geometry)
+            self.col2im = _Col2im(xp, self.dcol, self.in_shape, *self.geometry, dout.dtype)
             return self.col2im.out
         return None
 
@@ -269,7 +275,7 @@ class _PoolingStep:
         self.im2col = _Im2col(xp, x, ph, pw, stride, pad)
         self.windows = self.im2col.col.reshape(-1, ph * pw)
         self.arg_max = xp.empty(self.windows.shape[0], dtype=np.intp)
-        self.max = xp.empty(self.windows.shape[0], dtype=F64)
+        self.max = xp.empty(self.windows.shape[0], dtype=x.dtype)
         n, c = x.shape[:2]
         self.out = self.max.reshape(n, *self.im2col.out_hw, c).transpose(0, 3, 1, 2)
 
@@ -289,7 +295,7 @@ class _PoolingStep:
         self.winner = xp.empty(self.windows.shape, dtype=bool)
         self.dmax = xp.empty(self.windows.shape, dtype=dout.dtype)
         dcol = self.dmax.reshape(self.im2col.col.shape)
-        self.col2im = _Col2im(xp, dcol, self.in_shape, *self.geometry)
+        self.col2im = _Col2im(xp, dcol, self.in_shape, *self.geometry, dout.dtype)
         return self.col2im.out
 
     def backward(self) -> None:
@@ -359,8 +365,10 @@ class _Update:
         for slot in optimizers.SLOTS[self.kind]:  # made now: a capture allocates nothing
             if getattr(opt, slot) is None:
                 setattr(opt, slot, {k: xp.zeros_like(p) for k, p in params.items()})
+        # The eager expressions' dtypes: a gradient's terms in its own (float64 for conv
+        # nets, whatever the params), the state's terms in the parameter's.
         self.temp = {k: (xp.empty(p.shape, dtype=_dtype(p, grads[k])),
-                         xp.empty(p.shape, dtype=_dtype(p, grads[k])))
+                         xp.empty(p.shape, dtype=p.dtype), xp.empty(p.shape, dtype=p.dtype))
                      for k, p in params.items()}
         self.adam = self.kind is optimizers.Adam
         if self.adam:  # the host's step sizes of a chunk, and this step's one
@@ -383,7 +391,7 @@ class _Update:
         if self.adam:
             xp.take(self.step_sizes, slot, out=self.step_now)
         for key, p in self.params.items():
-            g, (t, u) = self.grads[key], self.temp[key]
+            g, (t, tp, up) = self.grads[key], self.temp[key]
             if kind is optimizers.SGD:
                 xp.multiply(g, opt.lr, out=t)
                 p -= t
@@ -395,8 +403,8 @@ class _Update:
                 p += v
             elif kind is optimizers.Nesterov:
                 mu, lr, v = opt.momentum, opt.lr, opt.v[key]
-                xp.multiply(v, mu * mu, out=t)
-                p += t
+                xp.multiply(v, mu * mu, out=tp)
+                p += tp
                 xp.multiply(g, (1 + mu) * lr, out=t)
                 p -= t
                 v *= mu
@@ -411,9 +419,9 @@ class _Update:
                 t -= v
                 t *= 1 - b2
                 v += t
-                xp.multiply(m, self.step_now, out=t)
-                self._divide_by_root(v, t, u)
-                p -= t
+                xp.multiply(m, self.step_now, out=tp)
+                self._divide_by_root(v, tp, up)
+                p -= tp
             else:  # AdaGrad, RMSprop
                 h = opt.h[key]
                 if kind is optimizers.RMSprop:
@@ -424,7 +432,7 @@ class _Update:
                     xp.multiply(g, g, out=t)
                 h += t
                 xp.multiply(g, opt.lr, out=t)
-                self._divide_by_root(h, t, u)
+                self._divide_by_root(h, t, up)
                 p -= t
 
     def _divide_by_root(self, h: Any, t: Any, u: Any) -> None:
