@@ -77,6 +77,7 @@ def test_multi_layer_with_adam_trains_and_records_its_settings(multi_run) -> Non
     (["--net", "two-layer", "--activation", "relu"], "activation relu is for --net multi-layer"),
     (["--hidden", "100x4"], "hidden takes one size for the two-layer net"),
     (["--net", "deep-conv", "--weight-init-std", "0.01"], "cannot be set for deep-conv"),
+    (["--weight-init-std", "he"], "weight_init_std he is a scale by name, for --net multi"),
     (["--net", "simple-conv", "--grad", "numerical"], "grad numerical is for the two-layer"),
     (["--net", "multi-layer", "--hidden", "100x"], "argument --hidden: expected a size"),
     (["--net", "multi-layer", "--hidden", "100,,50"], "argument --hidden: expected a size"),

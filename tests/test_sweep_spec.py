@@ -196,7 +196,7 @@ def test_trial_key_is_a_stable_hash_of_the_settings_that_decide_the_numbers():
     assert trial_key(moved) == trial_key(config)
     keys = {trial_key(RunConfig(**{**config.to_dict(), k: v}))
             for k, v in [("lr", 0.2), ("seed", 1), ("dtype", "float32"), ("iters", 2001),
-                         ("batch_size", 50), ("hidden", 51), ("weight_init_std", "xavier"),
+                         ("batch_size", 50), ("hidden", 51), ("weight_init_std", 0.02),
                          ("grad", "numerical"), ("dataset", "mnist"), ("device", "cuda:0")]}
     assert len(keys) == 10 and trial_key(config) not in keys
 

@@ -33,8 +33,9 @@ SETTING_HELP = {
     "dtype": "float64 and/or float32 (default: float64)",
     "iters": "iterations (default: 10000)",
     "batch_size": "mini-batch size (default: 100)",
-    "weight_init_std": "standard deviation(s) of the initial weights: numbers, he/relu, "
-                       f"xavier/sigmoid (default: {NET_DEFAULT_HELP['weight_init_std']})",
+    "weight_init_std": "standard deviation(s) of the initial weights: numbers, and for "
+                       "multi-layer he/relu, xavier/sigmoid (default: "
+                       f"{NET_DEFAULT_HELP['weight_init_std']})",
     "grad": "backprop and/or numerical (default: backprop)",
 }
 

@@ -85,8 +85,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", choices=ACTIVATIONS, default=None,
                    help=f"multi-layer's activation (default: {NET_DEFAULT_HELP['activation']})")
     p.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",
-                   help="standard deviation of the initial weights: a number, or he/relu "
-                        "(sqrt(2/n)) or xavier/sigmoid (sqrt(1/n)) of the n inputs of a layer "
+                   help="standard deviation of the initial weights: a number, or for "
+                        "multi-layer he/relu (sqrt(2/n)) or xavier/sigmoid (sqrt(1/n)) of the n "
+                        "inputs of a layer "
                         f"(default: {NET_DEFAULT_HELP['weight_init_std']})")
     p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
                    help="L2 weight decay: loss + 0.5*LAMBDA*sum(W**2) over the affine weights "
