@@ -61,3 +61,6 @@ def test_the_pictures_draw_names_layer_lists_and_a_weight_decay_of_zero() -> Non
     assert legend[2] == ("net multi-layer, optimizer adam, lr 0.001, weight decay 1e-06, "
                          "hidden 100x2+50, activation relu, weight init std relu")
     fig.canvas.draw()  # drawn, not only built: every tick label renders
+    assert fig.get_suptitle().endswith(
+        "\ntwo-layer, multi-layer nets on MNIST, 100 iterations")
+    assert sr.what_data(rows[1:]) == "multi-layer net on MNIST, 100 iterations"

@@ -24,6 +24,7 @@ from .dataset.atomic import atomic_write_bytes
 from .dataset.specs import SPECS
 from .errors import RunFolderError, first_line
 from .folder_lock import LOCK_FILE
+from .inputs import NETS
 from .run_config import RunConfig
 from .run_folder import (
     RunRecord,
@@ -285,12 +286,14 @@ def accuracy_figure(table_rows: Sequence[Mapping[str, Any]],
 
 
 def what_data(table_rows: Sequence[Mapping[str, Any]]) -> str:
-    """The data set(s) and iterations of the trials, e.g. ``Fashion-MNIST, 2,000 iterations``."""
+    """The net(s), data set(s) and iterations of the trials, e.g. ``two-layer net on
+    Fashion-MNIST, 2,000 iterations``."""
     configs = [r["config"] for r in table_rows]
+    nets = sorted({c.net for c in configs}, key=NETS.index)
     names = ", ".join(SPECS[d].title for d in sorted({c.dataset for c in configs}))
     iters = sorted({c.iters for c in configs})
     span = f"{iters[0]:,}" if len(iters) == 1 else f"{iters[0]:,} to {iters[-1]:,}"
-    return f"{names}, {span} iterations"
+    return f"{', '.join(nets)} net{'s' * (len(nets) > 1)} on {names}, {span} iterations"
 
 
 def plot_by_setting(path: Path, table_rows: Sequence[Mapping[str, Any]],
