@@ -74,3 +74,23 @@ def test_float32_nets_give_the_eager_float32_numbers(kind, name) -> None:
     for key in want:
         assert got[key].dtype == np.float32
         np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize(("kind", "name"), [("deep-conv", "adam"), ("multi-layer", "rmsprop")])
+def test_on_a_real_gpu_the_replayed_graph_gives_the_cpus_numbers(kind, name) -> None:
+    """Real CuPy (skipped without a GPU): cuBLAS and CUDA's exp/log round differently
+    from NumPy, so float64 to 1e-12; the graph is captured and replayed across chunks."""
+    import cupy
+
+    x, t = data(kind, count=12)
+    order = batches(5, 2, len(x))
+    cpu_net, net = make(kind), make(kind, "cuda")
+    want_losses, _ = layered(cpu_net, optimizer(name), x, t, order, 2)
+    losses, step = layered(net, optimizer(name), cupy.asarray(x), cupy.asarray(t), order, 2,
+                           graph=True)
+    want = params_of(cpu_net)
+    assert step.graph is not None
+    np.testing.assert_allclose(losses, want_losses, rtol=0, atol=1e-12)
+    for key, value in params_of(net).items():
+        np.testing.assert_allclose(value, want[key], rtol=0, atol=1e-12, err_msg=key)
