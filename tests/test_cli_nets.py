@@ -201,16 +201,26 @@ def test_a_stopped_multi_layer_run_resumes_to_the_numbers_of_one_never_stopped(t
     assert docs[0]["train_loss_list"] == docs[1]["train_loss_list"]
 
 
-def test_the_conv_nets_train_with_the_books_settings(toy, tmp_path) -> None:
+@pytest.mark.parametrize(("net", "title"), [
+    ("simple-conv", "SimpleConvNet(1x28x28, 30 filters 5x5, 100, 10)"),
+    pytest.param("deep-conv", "DeepConvNet(1x28x28, 50, 10)", marks=pytest.mark.slow),
+])
+def test_the_conv_nets_train_with_the_books_settings_and_eval_agrees(toy, tmp_path, net,
+                                                                      title) -> None:
     out = tmp_path / "conv"
-    r = xpnet("train", *toy, "--net", "simple-conv", "--iters", "2", "--batch-size", "20",
+    r = xpnet("train", *toy, "--net", net, "--iters", "2", "--batch-size", "20",
               "--seed", "1", "--no-progress", "--out", str(out))
     assert r.returncode == 0, r.stderr
     first = r.stdout.splitlines()[0]
-    assert "SimpleConvNet(1x28x28, 30 filters 5x5, 100, 10)" in first
+    assert title in first
     assert "adam lr 0.001," in first
-    config = json.loads((out / "metrics.json").read_text())["config"]
-    assert (config["net"], config["optimizer"], config["hidden"]) == ("simple-conv", "adam", 100)
+    metrics = json.loads((out / "metrics.json").read_text())
+    config = metrics["config"]
+    assert (config["net"], config["optimizer"]) == (net, "adam")
+    status, stdout, stderr = run_main("eval", str(out))
+    assert status == 0, stderr
+    assert stdout.splitlines()[1].startswith(f"test accuracy {metrics['final_test_acc']:.4f} ")
+    assert json.loads((out / "eval.json").read_text())["accuracy"] == metrics["final_test_acc"]
 
 
 # -- sweeps -----------------------------------------------------------------------------
