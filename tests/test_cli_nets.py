@@ -305,3 +305,25 @@ def test_a_bad_sweep_of_the_new_settings_is_one_line(toy, tmp_path, args, fragme
     assert stderr.startswith("xpnet sweep: error: ") and stderr.count("\n") == 1, stderr
     assert fragment in stderr
     assert not out.exists()
+
+
+def test_a_sweep_folder_keyed_by_an_older_xpnet_says_so(toy, tmp_path) -> None:
+    out = tmp_path / "sweep"
+    args = ["sweep", *toy, "--lr", "0.1,0.2", "--iters", "3", "--workers", "1",
+            "--no-progress", "--out", str(out)]
+    assert run_main(*args)[0] == 0
+    doc = json.loads((out / "sweep.json").read_text())
+    for trial in doc["trials"]:  # as an older xpnet left it: other names, older settings
+        trial["trial"] = "0" + trial["trial"][1:]
+        for name in ("net", "optimizer", "activation", "weight_decay"):
+            del trial["config"][name]
+    doc["xpnet_version"] = "0.0.9"
+    (out / "sweep.json").write_text(json.dumps(doc))
+    status, _, stderr = run_main(*args)
+    assert status == 2
+    assert stderr == (f"xpnet sweep: error: {out} holds this sweep as xpnet 0.0.9 named its "
+                      "trials, before a trial's name held the net's settings; pass a new --out "
+                      "(its results stay readable there)\n")
+    doc["trials"][0]["config"]["lr"] = 0.3  # a sweep of other settings is another sweep
+    (out / "sweep.json").write_text(json.dumps(doc))
+    assert "holds another sweep; pass a new --out" in run_main(*args)[2]

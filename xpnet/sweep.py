@@ -188,10 +188,25 @@ def _refuse_another_sweep(out: Path, previous: Mapping[str, Any], keys: Sequence
             f"{out} holds a sweep on other data ({before.get('name')} in "
             f"{before.get('directory')}, content {before.get('identity')}; now "
             f"{data_info['directory']}, content {data_info['identity']}): pass a new --out")
+    if _keyed_otherwise(previous, keys, data_info):
+        raise SweepError(f"{out} holds this sweep as xpnet {previous.get('xpnet_version')} "
+                         "named its trials, before a trial's name held the net's settings; "
+                         "pass a new --out (its results stay readable there)")
     command = previous.get("command")
     made = f" (made by: {shlex.join(command)})" if isinstance(command, list) else ""
     raise SweepError(f"{out} holds another sweep{made}; pass a new --out, or that sweep's "
                      "own command to continue it")
+
+
+def _keyed_otherwise(previous: Mapping[str, Any], keys: Sequence[str],
+                     data_info: Mapping[str, Any]) -> bool:
+    """Whether ``previous`` holds these trials under the keys of an older trial_key."""
+    try:
+        again = {trial_key(RunConfig.from_dict(t["config"]), data_info["identity"])
+                 for t in previous["trials"]}
+    except (InputError, KeyError, TypeError):
+        return False
+    return again == set(keys)
 
 
 class _SweepFolder:
