@@ -9,6 +9,8 @@ import io
 import json
 import re
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -327,3 +329,32 @@ def test_a_sweep_folder_keyed_by_an_older_xpnet_says_so(toy, tmp_path) -> None:
     doc["trials"][0]["config"]["lr"] = 0.3  # a sweep of other settings is another sweep
     (out / "sweep.json").write_text(json.dumps(doc))
     assert "holds another sweep; pass a new --out" in run_main(*args)[2]
+
+
+def test_the_parser_imports_nothing_heavy() -> None:
+    # --help is quick, and a Ctrl-C at start-up lands in a command, not in a big import
+    code = ("import sys; from xpnet import cli; cli.build_parser(); "
+            "print([m for m in ('matplotlib', 'distributed', 'numba', 'xpnet.sweep', "
+            "'xpnet.run_config') if m in sys.modules])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.stdout.strip() == "[]", r.stderr
+
+
+def test_a_ctrl_c_python_wraps_in_a_runtime_error_is_still_a_ctrl_c(monkeypatch) -> None:
+    from xpnet.cli import train
+
+    def importing(args) -> int:
+        # What Python 3.11 raises for a Ctrl-C inside a class body's __set_name__
+        raise RuntimeError("Error calling __set_name__") from KeyboardInterrupt()
+
+    monkeypatch.setattr(train, "cmd_train", importing)
+    status, stdout, stderr = run_main("train")
+    assert (status, stdout, stderr) == (130, "", "xpnet: interrupted\n")
+
+    def broken(args) -> int:
+        raise RuntimeError("a bug") from ValueError("cause")
+
+    monkeypatch.setattr(train, "cmd_train", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_main("train")

@@ -39,9 +39,8 @@ from .folder_lock import hold
 from .run import load_data, provenance, run
 from .run_config import RunConfig
 from .run_folder import environment, removed_if_left_empty
-from .sweep_spec import swept_of, trial_key
+from .sweep_spec import SCHEDULER_ENV, swept_of, trial_key
 
-MAX_TRIALS = 10_000  # more needs --yes
 MAX_WORKERS = 1024  # a --workers above this is a mistake, not a machine
 CONNECT_TIMEOUT_S = 10  # a --scheduler that has not answered, handshake included, by then
 WORKER_WAIT_S = 30  # and one without workers after this
@@ -51,7 +50,6 @@ POLL_S = 0.2  # the wait for trials reads the stop flag this often
 # the running trial can also make it log errors). 0 would skip Dask's join of the
 # killed process, which then warns that its exit status was read elsewhere.
 CLOSE_WAIT_S = 0.1
-SCHEDULER_ENV = "XPNET_SCHEDULER"
 NO_MALLOC_TRIM = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
 CSV_EVERY_S = 1.0  # results.csv is rewritten at most this often (and at the end)
 NEEDS_DASK = ("xpnet sweep needs Dask: pip install 'xpnet[sweep]' (in a source checkout: "

@@ -63,7 +63,11 @@ INTEGER = ("int", "layers")  # kinds whose values and draws are integers
 MAX_LAYERS = 1000  # hidden layers of one net: a typo such as 100x1000000 is refused
 DISTRIBUTIONS = ("log", "uniform", "int")
 NOT_IN_KEY = ("data_dir", "cuda_graph")  # RunConfig fields that do not change the numbers
+MAX_TRIALS = 10_000  # more needs --yes
 HARD_LIMIT = 1_000_000  # trials, even with --yes: a longer list would not fit in memory
+# Where a sweep finds its Dask scheduler when --scheduler is not given. Here, not in
+# xpnet.sweep, so that ``xpnet --help`` names them without importing Dask and Matplotlib.
+SCHEDULER_ENV = "XPNET_SCHEDULER"
 
 
 class SpecError(InputError):

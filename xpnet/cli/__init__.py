@@ -64,13 +64,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"xpnet {args.command}: error: {error_line(err, args)}", file=sys.stderr)
             return EXIT_USAGE
     except KeyboardInterrupt as stop:
-        # A second SIGTERM is still a SIGTERM (143), not a Ctrl-C (130).
-        signum = getattr(stop, "signum", signal.SIGINT)
-        print("xpnet: interrupted" if signum == signal.SIGINT else
-              f"xpnet: stopped by {signal.Signals(signum).name}", file=sys.stderr)
-        return 128 + signum
+        return _interrupted(stop)
+    except RuntimeError as err:
+        # Python 3.11 wraps a Ctrl-C that lands in a class body being built (as when a
+        # module such as Matplotlib is imported) in a RuntimeError: still a Ctrl-C.
+        if isinstance(err.__cause__, KeyboardInterrupt):
+            return _interrupted(err.__cause__)
+        raise
     except BrokenPipeError:
         # The reader went away (xpnet eval RUN | head): stop quietly, as Unix tools do.
         # Python would complain again when flushing stdout at exit, so point it elsewhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+
+
+def _interrupted(stop: KeyboardInterrupt) -> int:
+    # A second SIGTERM is still a SIGTERM (143), not a Ctrl-C (130).
+    signum = getattr(stop, "signum", signal.SIGINT)
+    print("xpnet: interrupted" if signum == signal.SIGINT else
+          f"xpnet: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+    return 128 + signum

@@ -42,8 +42,7 @@ SETTING_HELP = {
 
 def register(sub: Any) -> None:
     """Add ``sweep`` to the xpnet subcommands ``sub``."""
-    from ..sweep import MAX_TRIALS, SCHEDULER_ENV
-    from ..sweep_spec import SETTINGS, flag
+    from ..sweep_spec import MAX_TRIALS, SCHEDULER_ENV, SETTINGS, flag
 
     p = sub.add_parser(
         "sweep", help="many training runs in parallel (Dask), collected and compared",
@@ -119,8 +118,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .. import sweep_report as sr
     from ..run import load_data, provenance, stop_on_signals
     from ..run_folder import new_run_dir
-    from ..sweep import MAX_TRIALS, SCHEDULER_ENV, SweepError, trial_keys
-    from ..sweep_spec import swept_of
+    from ..sweep import SweepError, trial_keys
+    from ..sweep_spec import MAX_TRIALS, SCHEDULER_ENV, swept_of
 
     scheduler = args.scheduler or os.environ.get(SCHEDULER_ENV) or None
     configs, dataset_note = _plan(args, scheduler)
