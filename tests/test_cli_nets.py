@@ -63,7 +63,7 @@ def test_multi_layer_with_adam_trains_and_records_its_settings(multi_run) -> Non
     assert {k: config[k] for k in ("net", "hidden", "optimizer", "lr", "activation",
                                    "weight_decay", "weight_init_std")} == {
         "net": "multi-layer", "hidden": [30, 30, 30], "optimizer": "adam", "lr": 0.001,
-        "activation": "relu", "weight_decay": 0.001, "weight_init_std": "relu"}
+        "activation": "relu", "weight_decay": 0.001, "weight_init_std": "he"}
     assert RunConfig.from_dict(config).hidden == (30, 30, 30)
     with np.load(out / "params.npz", allow_pickle=False) as params:
         assert {k: params[k].shape for k in params.files} == {

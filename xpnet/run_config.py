@@ -26,7 +26,7 @@ NET_DEFAULTS: dict[str, dict[str, Any]] = {
     "two-layer": {"hidden": 50, "activation": "sigmoid", "weight_init_std": 0.01,
                   "optimizer": "sgd"},
     "multi-layer": {"hidden": (100, 100, 100, 100), "activation": "relu",
-                    "weight_init_std": "relu", "optimizer": "sgd"},
+                    "weight_init_std": "he", "optimizer": "sgd"},
     "simple-conv": {"hidden": 100, "activation": "relu", "weight_init_std": 0.01,
                     "optimizer": "adam"},
     "deep-conv": {"hidden": 50, "activation": "relu", "weight_init_std": "he",
@@ -37,6 +37,8 @@ NET_DEFAULTS: dict[str, dict[str, Any]] = {
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
               "rmsprop": 0.01, "adam": 0.001}
 TWO_LAYER_LR = 0.1
+# The book's names of a weight scale and the one each is recorded as: He's, Xavier's.
+SCALE_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class RunConfig:
         put("weight_init_std", inputs.weight_init(
             "weight_init_std", defaults["weight_init_std"] if self.weight_init_std is None
             else self.weight_init_std))
+        # one spelling per scale (the book takes both), so equal runs have equal trial keys
+        put("weight_init_std", SCALE_NAMES.get(self.weight_init_std, self.weight_init_std))
         put("weight_decay", inputs.non_negative_float("weight_decay", self.weight_decay))
         if self.lr is None:
             put("lr", TWO_LAYER_LR if self.net == "two-layer" else DEFAULT_LR[self.optimizer])
@@ -117,7 +121,7 @@ class RunConfig:
             raise InputError(f"weight_init_std {self.weight_init_std} is a scale by name, for "
                              f"--net multi-layer; the {net} net takes a number (the book's "
                              f"{defaults['weight_init_std']})")
-        if net == "deep-conv" and self.weight_init_std not in ("he", "relu"):
+        if net == "deep-conv" and self.weight_init_std != "he":
             raise InputError(f"weight_init_std {self.weight_init_std} cannot be set for "
                              "deep-conv: the book fixes He's scale for it")
         if self.grad == "numerical" and net not in ("two-layer", "multi-layer"):

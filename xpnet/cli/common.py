@@ -62,8 +62,8 @@ NET_DEFAULT_HELP = {
                  "and deep-conv",
     "activation": "relu for multi-layer (its choice), sigmoid for two-layer, relu for "
                   "simple-conv and deep-conv (theirs)",
-    "weight_init_std": "0.01 for two-layer and simple-conv, relu for multi-layer, he for "
-                       "deep-conv (fixed)",
+    "weight_init_std": "0.01 for two-layer and simple-conv, he for multi-layer and "
+                       "deep-conv (fixed for deep-conv)",
     "weight_decay": "0; for multi-layer only",
 }
 
