@@ -12,13 +12,7 @@ see ``xpnet.backend``. A training script needs only::
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("xpnet")  # written once, in pyproject.toml
-except PackageNotFoundError:  # a source tree run in place, not installed
-    __version__ = "0+unknown"
 
 # name -> module. Imported on first use, so `import xpnet` (and `xpnet --help`) stays
 # quick: the network pulls in Numba, the CLI does not need it to print help.
@@ -38,6 +32,15 @@ __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        # read on first use: importing importlib.metadata is the slowest part of
+        # `import xpnet`, and a Ctrl-C landing in it is one no code of ours can catch
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("xpnet")  # written once, in pyproject.toml
+        except PackageNotFoundError:  # a source tree run in place, not installed
+            return "0+unknown"
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'xpnet' has no attribute {name!r}")
