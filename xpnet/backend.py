@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -233,6 +233,39 @@ def new_stream(device: str | Device | None = None) -> Any:
     cupy = _cupy()
     with cupy.cuda.Device(target.index):
         return cupy.cuda.Stream(non_blocking=True)
+
+
+class GraphedStep:
+    """A step of work on ``stream``: run eagerly on its first call, captured as a CUDA graph
+    on its second, and replayed as one graph launch on every call after.
+
+    The first call runs eagerly because it is where lazy set-up happens (Numba compiles,
+    CuPy makes its handles and kernels), which a capture refuses. ``graph=False``: every
+    call runs ``step`` eagerly. A capture that ``step`` breaks raises ``step``'s own error,
+    not that the capture was voided. ``graph`` is the captured graph, once there is one.
+    """
+
+    def __init__(self, stream: Any, step: Callable[[], None], *, graph: bool) -> None:
+        self.stream, self.step, self.use_graph = stream, step, graph
+        self.graph: Any = None
+        self.calls = 0
+
+    def __call__(self) -> None:
+        if self.graph is not None:
+            self.graph.launch(self.stream)
+        elif self.use_graph and self.calls >= 1:
+            self.stream.begin_capture()
+            try:
+                self.step()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.stream.end_capture()
+                raise
+            self.graph = self.stream.end_capture()
+            self.graph.launch(self.stream)
+        else:
+            self.step()
+        self.calls += 1
 
 
 def device_memory_bytes(device: str | Device | None = None) -> int | None:

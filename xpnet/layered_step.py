@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_array_module, new_stream, use_device
+from .backend import GraphedStep, get_array_module, new_stream, use_device
 from .common import optimizer as optimizers
 from .common.layers import (
     Affine,
@@ -460,15 +460,14 @@ class LayeredStep:
         xp = get_array_module(x)
         self.xp, self.network, self.optimizer = xp, network, optimizer
         self.x, self.labels, self.losses = x, labels, losses
-        self.batch_size, self.use_graph = batch_size, graph and xp is not np
-        self.graph: Any = None
-        self.steps = 0
+        self.batch_size = batch_size
         with use_device(network.device):
             if xp is np:
                 self.stream: Any = contextlib.nullcontext()
             else:
                 self.stream = new_stream(network.device)
             self._build(chunk_length)
+        self.replay = GraphedStep(self.stream, self.step, graph=graph and xp is not np)
 
     def _build(self, chunk_length: int) -> None:
         xp, net, b = self.xp, self.network, self.batch_size
@@ -538,24 +537,13 @@ class LayeredStep:
 
     def __call__(self) -> None:
         """One step: eager, captured after the first (with ``graph``), then replayed."""
-        if self.graph is not None:
-            self.graph.launch(self.stream)
-        elif self.use_graph and self.steps >= 1:
-            self.stream.begin_capture()
-            try:
-                self.step()
-            except BaseException:
-                # close the capture, and say what broke it (not that it was voided)
-                with contextlib.suppress(Exception):
-                    self.stream.end_capture()
-                raise
-            self.graph = self.stream.end_capture()
-            self.graph.launch(self.stream)
-        else:
-            self.step()
+        self.replay()
         if self.update.adam:
             self.optimizer.iter += 1
-        self.steps += 1
+
+    @property
+    def graph(self) -> Any:
+        return self.replay.graph
 
     def step(self) -> None:
         """The step's kernels, written into the buffers (what a capture records)."""

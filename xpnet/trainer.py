@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from . import fused, inputs
 from .backend import (
+    GraphedStep,
     asnumpy,
     device_memory_bytes,
     get_array_module,
@@ -419,8 +420,9 @@ class _DeviceStep:
     def __init__(self, loop: _Loop, *, graph: bool) -> None:
         net, (x, _) = loop.network, loop.train_set
         xp = get_array_module(x)
-        self.loop, self.xp, self.use_graph = loop, xp, graph
+        self.loop, self.xp = loop, xp
         self.stream = new_stream(net.device)
+        self.replay = GraphedStep(self.stream, self.step, graph=graph)
         b, (d, h, c), dt = loop.batch_size, net.sizes, net.dtype
         names = self.names = net.param_names
         self.batch_size = b
@@ -442,8 +444,6 @@ class _DeviceStep:
             self.grads = {k: xp.empty_like(net.params[k]) for k in names}
             self.dy, self.da1 = xp.empty((b, c), dtype=dt), xp.empty((b, h), dtype=dt)
             self.slope = xp.empty((b, h), dtype=dt)
-        self.graph: Any = None
-        self.steps = 0
 
     def start_chunk(self, batches: np.ndarray, offset: int, iteration: int) -> None:
         """Upload a chunk's indices (one copy) and point the counters at step ``offset``
@@ -455,22 +455,11 @@ class _DeviceStep:
 
     def __call__(self) -> None:
         """One step: eager, captured after the first, then replayed."""
-        if self.graph is not None:
-            self.graph.launch(self.stream)
-        elif self.use_graph and self.steps >= 1:
-            self.stream.begin_capture()
-            try:
-                self.step()
-            except BaseException:
-                # close the capture, and say what broke it (not that it was voided)
-                with contextlib.suppress(Exception):
-                    self.stream.end_capture()
-                raise
-            self.graph = self.stream.end_capture()
-            self.graph.launch(self.stream)
-        else:
-            self.step()
-        self.steps += 1
+        self.replay()
+
+    @property
+    def graph(self) -> Any:
+        return self.replay.graph
 
     def step(self) -> None:
         """The step's kernels, written into the buffers (what a capture records)."""
