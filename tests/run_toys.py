@@ -6,6 +6,7 @@ import gzip
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,3 +59,22 @@ def toy_data(*, train: int = 400, test: int = 100, seed: int = 5) -> ToyData:
         return x, t
 
     return ToyData(*split(train), *split(test))
+
+
+def stopped_and_resumed(config: Any, data: Any, out: Path, stops: list[int]) -> Any:
+    """Run ``config`` into ``out``, stopping after each count of ``stops`` steps and
+    resuming, to the end."""
+    from xpnet.run import run
+    from xpnet.run_folder import read_metrics
+
+    resume = False
+    for steps in stops:
+        calls = iter(range(10**6))
+        result = run(config, data=data, out=out, resume=resume,
+                     stop=lambda steps=steps, calls=calls: next(calls) == steps - 1)
+        assert result.status == "interrupted"
+        assert read_metrics(out)["status"] == "interrupted"
+        resume = True
+    result = run(config, data=data, out=out, resume=True)
+    assert result.status == "finished"
+    return result

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from run_toys import stopped_and_resumed
 
 from xpnet import run_plots
 from xpnet.errors import DivergenceError, InputError, RunFolderError
@@ -82,16 +83,7 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_files(data, tmp_path, stops)
     whole = claim_dir(tmp_path / "whole")
     run(CONFIG, data=data, out=whole)
     out = claim_dir(tmp_path / "parts")
-    resume = False
-    for steps in stops:
-        calls = iter(range(10**6))
-        result = run(CONFIG, data=data, out=out, resume=resume,
-                     stop=lambda steps=steps, calls=calls: next(calls) == steps - 1)
-        assert result.status == "interrupted"
-        assert read_metrics(out)["status"] == "interrupted"
-        resume = True
-    result = run(CONFIG, data=data, out=out, resume=True)
-    assert result.status == "finished"
+    stopped_and_resumed(CONFIG, data, out, stops)
     with np.load(whole / "params.npz") as a, np.load(out / "params.npz") as b:
         for key in ("W1", "b1", "W2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])

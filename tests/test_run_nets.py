@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from run_toys import toy_data
+from run_toys import stopped_and_resumed, toy_data
 
 from xpnet import run_plots
 from xpnet.errors import RunFolderError
@@ -58,21 +58,6 @@ def finished(data, tiny, tmp_path_factory) -> dict[str, Path]:
         assert run(config, data=d, out=out).status == "finished"
         folders[config.net] = out
     return folders
-
-
-def stopped_and_resumed(config: RunConfig, data, out: Path, stops: list[int]):
-    """Run ``config`` into ``out``, stopping after each count of ``stops`` steps and
-    resuming, to the end."""
-    resume = False
-    for steps in stops:
-        calls = iter(range(10**6))
-        result = run(config, data=data, out=out, resume=resume,
-                     stop=lambda steps=steps, calls=calls: next(calls) == steps - 1)
-        assert result.status == "interrupted"
-        resume = True
-    result = run(config, data=data, out=out, resume=True)
-    assert result.status == "finished"
-    return result
 
 
 def npz(path: Path) -> dict[str, np.ndarray]:
