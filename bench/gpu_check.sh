@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One-shot GPU check: every `cuda`-marked test, then the GPU benchmarks with their CPU
-# baselines, in one go (at most 8 minutes: each stage has a time limit). Needs CuPy, numba (+ numba-cuda) and
+# baselines (chapter 8's DeepConvNet step early: the book's loop, eager and as one CUDA
+# graph, beside the cost model's rows), in one go (at most 8 minutes: each stage has a time
+# limit, 150 + 300 + 30 s). Needs CuPy, numba (+ numba-cuda) and
 # pytest-benchmark already installed; installs nothing and needs no network: the
 # checkout runs in place, through a folder of links that lays kernels/ and dataset/
 # inside xpnet/ as an install would (PYTHONPATH, no pip).
@@ -43,7 +45,7 @@ tail -n 15 "$out/tests.log" >&2
 echo "== GPU benchmarks" >&2
 # Each suite runs in its own process inside the time budget, so one slow suite costs only
 # its own rows; the outer timeout is a safety net.
-timeout 330 "$python" bench/run.py --cuda-only --out "$out" --max-seconds 270
+timeout 300 "$python" bench/run.py --cuda-only --out "$out" --max-seconds 250
 bench_rc=$?
 echo "== measured beside the cost model" >&2
 wait "$model_pid" && timeout 30 "$python" bench/gpu_model.py --out "$out" \

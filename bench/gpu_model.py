@@ -509,6 +509,10 @@ def predict(counted: dict, shape: dict = DEFAULT, density: float = 1.0,
 
 DEEP_MODES = {"book eager": "the book's step, eager (BookNet + Adam.update)",
               "eager": "LayeredStep, eager", "captured": "LayeredStep, one graph launch"}
+# bench/test_bench_layered_step.py's CUDA group, and the model's mode for each measured way
+DEEP_STEP_GROUP = "ch08 DeepConvNet training step (hidden 50, Adam, batch 100), GPU vs CPU"
+DEEP_MEASURED_MODES = {"xpnet-eager-cuda": "book eager", "layered-step-cuda": "eager",
+                       "layered-step-cuda-graph": "captured"}
 
 
 def predict_deep_conv(counted: dict, gpu: Gpu = H200, oh: Overheads = Overheads()) -> list[dict]:
@@ -686,8 +690,9 @@ def write(out: Path, counted: dict, rows: list[dict], density: tuple[float, str]
     return text
 
 
-def compare(record: dict, rows: list[dict]) -> str:
-    """Measured CUDA rows of a bench.json beside the model's prediction for the same work."""
+def compare(record: dict, rows: list[dict], deep: list[dict] | None = None) -> str:
+    """Measured CUDA rows of a bench.json beside the model's prediction for the same work;
+    ``deep``: predict_deep_conv's rows, for the measured DeepConvNet steps."""
     model: dict = {}
     for r in rows:
         for group, key in ((BACKPROP_GROUPS, "run_s"), (STEP_GROUPS, "step_s")):
@@ -706,8 +711,29 @@ def compare(record: dict, rows: list[dict]) -> str:
                      f"| {_fmt(captured)} | {median / captured:.2g}x |")
     if len(lines) == 2:
         lines.append("| (no measured CUDA row matches a modelled group) | | | | | | |")
-    return ("Measured on this GPU, beside the MODEL's prediction (a ratio far from 1 "
+    text = ("Measured on this GPU, beside the MODEL's prediction (a ratio far from 1 "
             "means the model is wrong there: correct it, issue 20)\n\n" + "\n".join(lines) + "\n")
+    return text + _compare_deep_conv(record, deep) if deep else text
+
+
+def _compare_deep_conv(record: dict, deep: list[dict]) -> str:
+    """The measured DeepConvNet steps, each beside the model's step of the same mode."""
+    model = {(r["dtype"], r["mode"]): r["step_s"] for r in deep}
+    lines = ["", f"{DEEP_STEP_GROUP}: measured step beside the model's", "",
+             "| measured backend | model mode | dtype | measured | model | measured / model |",
+             "|---|---|---|---:|---:|---:|"]
+    for b in record.get("benchmarks", []):
+        info = b.get("extra_info", {})
+        mode = DEEP_MEASURED_MODES.get(info.get("backend", ""))
+        predicted = model.get((info.get("dtype", ""), mode))
+        if b.get("group") != DEEP_STEP_GROUP or predicted is None:
+            continue
+        median = b["stats"]["median"]
+        lines.append(f"| {info['backend']} | {DEEP_MODES[mode]} | {info['dtype']} | "
+                     f"{_fmt(median)} | {_fmt(predicted)} | {median / predicted:.2g}x |")
+    if len(lines) == 5:
+        lines.append("| (no measured DeepConvNet CUDA step) | | | | | |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -739,7 +765,8 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError) as err:
             print(f"gpu_model: cannot read {args.compare}: {err}", file=sys.stderr)
             return 2
-        text = compare(record, rows)
+        deep = predict_deep_conv(counted) if "deep_conv" in counted else None
+        text = compare(record, rows, deep)
         atomic_write_bytes(args.out / "gpu-model-vs-measured.md", text.encode())
         print(text)
     return 0

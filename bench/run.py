@@ -79,12 +79,14 @@ def table(entries: list[dict]) -> str:
 ORDER = (
     "test_bench_cross_entropy.py",
     "test_bench_dataset.py",
+    "test_bench_layered_step.py",  # under --cuda-only: DeepConvNet's graph, ~1 min at most
     "test_bench_training.py",
     "test_bench_numerical_gradient.py",
 )
 CUDA_SUITES = {  # the suites with CUDA entries, for --cuda-only
     "test_bench_cross_entropy.py", "test_bench_training.py", "test_bench_numerical_gradient.py",
     "test_bench_mlp_numerical_gradient.py", "test_bench_common.py",
+    "test_bench_layered_step.py",
 }
 
 

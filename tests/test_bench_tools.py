@@ -71,3 +71,23 @@ def test_gpu_check_fails_fast_with_one_line_without_a_gpu(tmp_path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gpu_check: no GPU to check: ")
     assert not out.exists()
+
+
+def test_gpu_model_sets_measured_deep_conv_steps_beside_the_model_of_their_mode() -> None:
+    sys.path.insert(0, str(BENCH))
+    import gpu_model as gm
+
+    deep = [{"dtype": "float64", "mode": mode, "step_s": step_s}
+            for mode, step_s in (("book eager", 0.02), ("eager", 0.01), ("captured", 0.002))]
+    record = {"benchmarks": [
+        entry("a", gm.DEEP_STEP_GROUP, "layered-step-cuda-graph", 0.004),
+        entry("b", gm.DEEP_STEP_GROUP, "xpnet-eager-cuda", 0.01),
+        entry("c", gm.DEEP_STEP_GROUP, "book-loop-cpu", 1.5, baseline=True),
+    ]}
+    text = gm.compare(record, [], deep)
+    assert "| layered-step-cuda-graph | LayeredStep, one graph launch | float64 | 4 ms | 2 ms " \
+           "| 2x |" in text
+    assert "| xpnet-eager-cuda | the book's step, eager (BookNet + Adam.update) | float64 | " \
+           "10 ms | 20 ms | 0.5x |" in text
+    assert "book-loop-cpu" not in text  # no model of the CPU
+    assert "no measured DeepConvNet" in gm.compare({"benchmarks": []}, [], deep)
