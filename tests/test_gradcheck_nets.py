@@ -91,11 +91,24 @@ def test_a_wrong_backprop_is_a_mismatch_and_exit_status_1(capsys, fashion, monke
     assert differences(lines)[bad] > 1e-4
 
 
-def test_fused_and_the_books_loop_give_the_same_differences(capsys, fashion) -> None:
+def test_fused_and_the_books_loop_give_the_same_differences(capsys, fashion,
+                                                            monkeypatch) -> None:
+    from xpnet.common import _gradient_check
+
+    looped = []
+    real = _gradient_check.loop
+
+    def loop(loss, params, keys):
+        looped.append(list(keys))
+        return real(loss, params, looped[-1])
+
+    monkeypatch.setattr(_gradient_check, "loop", loop)
     common = (*fashion, "--net", "multi-layer", "--hidden", "8,6", "--weight-decay", "0.5",
               "--activation", "sigmoid", "--seed", "2")
     fused = differences(gradcheck(capsys, *common)[1])
+    assert looped == []
     code, lines, _ = gradcheck(capsys, *common, "--method", "generic")
+    assert looped == [["W1", "b1", "W2", "b2", "W3", "b3"]]  # the book's loop, every parameter
     assert code == 0 and lines[0].startswith("mean |numerical (generic) - backprop| of ")
     generic = differences(lines)
     assert list(generic) == list(fused) == ["W1", "b1", "W2", "b2", "W3", "b3"]
