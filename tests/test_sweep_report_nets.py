@@ -36,7 +36,7 @@ def test_the_table_and_labels_show_the_settings_as_a_sweep_takes_them() -> None:
     assert lines[0].split()[:8] == ["trial", *swept]
     assert lines[1].split()[1:8] == ["two-layer", "sgd", "0.1", "0", "50", "sigmoid", "0.01"]
     assert lines[3].split()[1:8] == ["multi-layer", "adam", "0.001", "1e-06", "100x2+50",
-                                     "relu", "relu"]
+                                     "relu", "he"]
     assert [r["hidden"] for r in rows] == ["50", "100x4", "100x2+50", "100x4"]  # results.csv
     assert sr.label(CONFIGS[3], ["net", "weight_decay", "hidden"]) == (
         "net multi-layer, weight decay 0.0001, hidden 100x4")
@@ -51,7 +51,7 @@ def test_the_pictures_draw_names_layer_lists_and_a_weight_decay_of_zero() -> Non
              for name in ("net", "hidden", "weight init std", "optimizer")}
     assert ticks["net"] == ["multi-layer", "two-layer"]
     assert ticks["hidden"] == ["50", "100x2+50", "100x4"]
-    assert ticks["weight init std"] == ["0.01", "relu", "xavier"]
+    assert ticks["weight init std"] == ["0.01", "he", "xavier"]
     assert ticks["optimizer"] == ["adam", "sgd"]
     # 0 and 1e-6..1e-4 on one axis: logarithmic above the smallest decay, linear below
     assert axes["weight decay"].get_xscale() == "symlog"
@@ -59,7 +59,7 @@ def test_the_pictures_draw_names_layer_lists_and_a_weight_decay_of_zero() -> Non
     legend = [t.get_text() for t in sr.accuracy_figure(rows, docs, swept).axes[0]
               .get_legend().get_texts()]
     assert legend[2] == ("net multi-layer, optimizer adam, lr 0.001, weight decay 1e-06, "
-                         "hidden 100x2+50, activation relu, weight init std relu")
+                         "hidden 100x2+50, activation relu, weight init std he")
     fig.canvas.draw()  # drawn, not only built: every tick label renders
     assert fig.get_suptitle().endswith(
         "\ntwo-layer, multi-layer nets on MNIST, 100 iterations")
