@@ -162,3 +162,22 @@ def test_a_relu_kink_in_the_step_is_named_as_a_cause_of_a_mismatch(capsys, fashi
     assert lines[-1].endswith("; or, with ReLU, a unit's input lies within the numerical step "
                               "(1e-4) of its kink at 0, where a central difference is no "
                               "derivative: if another --seed agrees, that was it")
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_differences_that_are_the_books_1e_7_alone_are_said_so_and_ok(capsys, fashion,
+                                                                     activation) -> None:
+    # A sample whose label has probability 0.004 (seed 0's second) weighs the book's
+    # -log(y + 1e-7) off backprop's (y - t) / B by 1e-7 / 0.004: 1e-6 in the last layers.
+    code, lines, _ = gradcheck(capsys, *fashion, "--net", "multi-layer", "--hidden", "50x2+30",
+                               "--activation", activation, "--weight-decay", "0.1",
+                               "--seed", "0")
+    diffs = differences(lines)
+    above = [k for k, v in diffs.items() if v > 1e-6]
+    assert "b4" in above and diffs["b4"] < 3e-6, diffs
+    assert code == 0
+    head, largest = lines[-1].rsplit(" ", 1)
+    assert head == ("OK: backprop agrees with the numerical gradient: the differences above "
+                    f"1e-06 ({', '.join(above)}) are the book's 1e-7 in log(y + 1e-7), which "
+                    "backprop's (y - t) / B leaves out; with it counted, the largest is")
+    assert float(largest) < 1e-9  # the numerical gradient is the book's loss's to 1e-10
