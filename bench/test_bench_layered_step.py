@@ -1,4 +1,3 @@
-# ruff: noqa: NPY002  (the book's Dropout draws its masks from NumPy's global generator)
 """A training step of the book's nets (chapters 6 to 8) three ways, and DeepConvNet's on a GPU.
 
 - the book's loop: the book-API net of ``xpnet.common`` as the book's scripts drive it
