@@ -49,7 +49,7 @@ NETS = {
     "deep-conv": {"hidden": 50, "std": "he", "optimizer": ("adam", 0.001),
                   "group": "ch08 DeepConvNet training step (hidden 50, Adam, batch 100), CPU"},
 }
-CPU_WAYS = ("book-loop-cpu", "xpnet-train-cpu", "layered-step-cpu")
+CPU_WAYS = ("book-loop-cpu", "eager-step-cpu", "layered-step-cpu")
 # the book's loop on the CPU (the baseline) and on CuPy, then the ways the GPU cost model
 # predicts (bench/gpu_model.py sets each measured median beside its model row)
 CUDA_WAYS = ("book-loop-cpu", "book-loop-cupy", *DEEP_MEASURED_MODES)
@@ -103,7 +103,7 @@ def step_and_probe(kind: str, way: str, x_train: np.ndarray, t_train: np.ndarray
     def probe():
         return cross_entropy(net.predict(x_train[batch]), t_batch)
 
-    if way.startswith("xpnet"):  # the trainer's eager step: gather, gradient, update
+    if way in ("eager-step-cpu", "xpnet-eager-cuda"):  # BookNet's eager step
         def step():
             loss, grads = net._loss_and_gradient(x[rows], t[rows])
             optimizer.update(net.params, grads)
