@@ -24,13 +24,13 @@ from .trainer import History
 # builds it; ch. 7's and 8's convolutional nets as their training scripts (Adam).
 NET_DEFAULTS: dict[str, dict[str, Any]] = {
     "two-layer": {"hidden": 50, "activation": "sigmoid", "weight_init_std": 0.01,
-                  "optimizer": "sgd"},
+                  "optimizer": "sgd", "eval_samples": 0},
     "multi-layer": {"hidden": (100, 100, 100, 100), "activation": "relu",
-                    "weight_init_std": "he", "optimizer": "sgd"},
+                    "weight_init_std": "he", "optimizer": "sgd", "eval_samples": 0},
     "simple-conv": {"hidden": 100, "activation": "relu", "weight_init_std": 0.01,
-                    "optimizer": "adam"},
+                    "optimizer": "adam", "eval_samples": 1000},
     "deep-conv": {"hidden": 50, "activation": "relu", "weight_init_std": "he",
-                  "optimizer": "adam"},
+                  "optimizer": "adam", "eval_samples": 1000},
 }
 # The book's optimizers' default learning rates (common/optimizer.py); chapter 4's SGD
 # loop for the TwoLayerNet uses 0.1.
@@ -70,6 +70,11 @@ class RunConfig:
     activation: str | None = None
     weight_decay: float = 0.0
     optimizer: str | None = None
+    # Images of each set an evaluation scores (the first ones; None: the net's default:
+    # every image, as chapter 4's loop, or 1000 for the conv nets, as the book's Trainer
+    # in train_convnet.py and train_deepnet.py: 70000 images through a conv net take
+    # minutes on a CPU). 0: every image. The final test accuracy is always the whole set's.
+    eval_samples: int | None = None
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -99,6 +104,10 @@ class RunConfig:
         if self.lr is None:
             put("lr", TWO_LAYER_LR if self.net == "two-layer" else DEFAULT_LR[self.optimizer])
         put("lr", inputs.positive_float("lr", self.lr))
+        if self.eval_samples is None:
+            put("eval_samples", defaults["eval_samples"])
+        elif not (type(self.eval_samples) is int and self.eval_samples == 0):
+            put("eval_samples", inputs.positive_int("eval_samples", self.eval_samples))
         if self.seed is not None:
             put("seed", inputs.seed("seed", self.seed))
         if self.cuda_graph not in (None, True, False):
