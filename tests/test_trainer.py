@@ -312,3 +312,50 @@ def test_an_optimizer_steps_a_book_net_as_the_books_own_loop_does(rng) -> None:
         np.testing.assert_allclose(adam.m[key], ref.m[key], rtol=0, atol=1e-15)
     with pytest.raises(InputError, match="optimizer must be an xpnet.common.optimizer object"):
         train(net(), x, t, xt, tt, iters_num=2, batch_size=10, seed=9, optimizer="adam")
+
+
+class _MySGD:
+    """A reader's own optimizer: an ``update`` and nothing else (no ``lr``)."""
+
+    def __init__(self, lr: float) -> None:
+        self.rate = lr
+
+    def update(self, params, grads) -> None:
+        for key in params:
+            params[key] -= self.rate * grads[key]
+
+
+def test_an_optimizer_the_layered_step_does_not_know_trains_by_the_eager_step(rng) -> None:
+    from xpnet import nets
+    from xpnet.common.optimizer import SGD
+
+    class SubSGD(SGD):
+        pass
+
+    def net():
+        return nets.build("multi-layer", features=8, classes=3, hidden=(6, 5),
+                          activation="relu", weight_init_std="relu", weight_decay=0.01,
+                          dtype="float64", device="cpu", seed=4)
+
+    x, t = blobs(rng, 100)
+    xt, tt = blobs(np.random.default_rng(1), 30)
+    runs = {}
+    for opt in (SGD(lr=0.05), SubSGD(lr=0.05), _MySGD(0.05)):
+        trained = net()
+        h = train(trained, x, t, xt, tt, iters_num=12, batch_size=10, seed=9, optimizer=opt)
+        runs[type(opt).__name__] = (h.train_loss_list, trained.host_params())
+    want_losses, want = runs.pop("SGD")
+    for name, (losses, params) in runs.items():
+        np.testing.assert_array_equal(losses, want_losses, err_msg=name)
+        for key in want:
+            np.testing.assert_array_equal(params[key], want[key], err_msg=f"{name} {key}")
+
+
+def test_divergence_with_an_optimizer_without_lr_names_no_rate() -> None:
+    x, t = blobs(np.random.default_rng(0), 100)
+    with np.errstate(over="ignore", invalid="ignore"), pytest.raises(DivergenceError) as err:
+        train(TwoLayerNet(8, 10, 3, seed=1, dtype="float32"), x, t, x, t, iters_num=50,
+              batch_size=10, seed=0, optimizer=_MySGD(1e38))
+    message = str(err.value)
+    assert message.endswith("training diverged; try a smaller learning rate")
+    assert "\n" not in message

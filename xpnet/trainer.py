@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
@@ -35,6 +35,14 @@ from .errors import DivergenceError, InputError
 from .inputs import GRAD_METHODS
 from .layered_step import LayeredStep
 from .two_layer_net import TwoLayerNet
+
+
+class Updater(Protocol):
+    """What ``train`` needs of an optimizer: the book's ``update``, in place. The six of
+    ``xpnet.common.optimizer`` have it; so may a reader's own class."""
+
+    def update(self, params: dict[str, Any], grads: dict[str, Any]) -> None: ...
+
 
 INDEX_BUDGET = 1 << 20  # batch indices drawn at a time (8 MiB of int64)
 MAX_LOSSES = 1 << 20  # loss values kept in a History (8 MiB of float64)
@@ -118,7 +126,7 @@ def train(
     on_checkpoint: Callable[[History], None] | None = None,
     checkpoint_every: int | None = None,
     cuda_graph: bool | None = None,
-    optimizer: Any = None,
+    optimizer: Updater | None = None,
 ) -> History:
     """Train ``network`` in place by mini-batch gradient descent, exactly as the book's loop.
 
@@ -153,7 +161,9 @@ def train(
     captures that step once as a CUDA graph and replays it every iteration: one launch a
     step. Captured and eager runs give the same numbers bit for bit. That step is the
     TwoLayerNet's by SGD here, and ``xpnet.layered_step.LayeredStep`` for the book's other
-    nets trained by backprop; anything else runs the eager step on a stream of its own.
+    nets trained by backprop with one of the six optimizers (those very classes; a subclass
+    or a reader's own ``update`` is not known to it); anything else runs the eager step on
+    a stream of its own.
     """
     inputs.choice("grad", grad, GRAD_METHODS)
     iters_num = inputs.positive_int("iters_num", iters_num)
@@ -228,7 +238,8 @@ class _LossBuffer:
     checkpoints and the end of a chunk.
     """
 
-    def __init__(self, xp: Any, length: int, history: History, learning_rate: float) -> None:
+    def __init__(self, xp: Any, length: int, history: History,
+                 learning_rate: float | None) -> None:
         self.values = xp.empty(length, dtype=np.float64)
         self.history = history
         self.learning_rate = learning_rate
@@ -253,8 +264,8 @@ class _LossBuffer:
                 lr = self.learning_rate
                 raise DivergenceError(
                     f"the loss became {values[bad[0]]} at iteration {self.logged + int(bad[0])}:"
-                    f" training diverged; try a smaller learning rate than {lr:g} "
-                    f"(e.g. {lr / 10:g})")
+                    " training diverged; try a smaller learning rate"
+                    + (f" than {lr:g} (e.g. {lr / 10:g})" if lr is not None else ""))
             self.history._add_losses(values)
             self.logged = upto
         self.history.iterations = upto
@@ -273,7 +284,7 @@ class _Loop:
 
     def __init__(self, network: Any, train_set: tuple[Any, Any],
                  test_set: tuple[Any, Any], history: History, batch_size: int,
-                 optimizer: Any, grad: str) -> None:
+                 optimizer: Updater, grad: str) -> None:
         self.network = network
         self.grad = grad
         self.train_set, self.test_set = train_set, test_set
@@ -284,7 +295,9 @@ class _Loop:
                          else _numerical_step(network))
         self.chunk_length = chunk_length(batch_size)
         self.xp = get_array_module(train_set[0])
-        self.losses = _LossBuffer(self.xp, self.chunk_length, history, optimizer.lr)
+        # a reader's own optimizer need not have an lr: the hint then names no number
+        self.losses = _LossBuffer(self.xp, self.chunk_length, history,
+                                  getattr(optimizer, "lr", None))
 
     def run(self, iters_num: int, stop: Callable[[], bool] | None,
             tick: Callable[[], Any]) -> None:
@@ -396,13 +409,14 @@ def _device_step(loop: _Loop, *, graph: bool) -> Any:
     """The step in buffers for ``loop``'s net and optimizer; None: the eager step.
 
     The TwoLayerNet trained by SGD has its own step here, the book's other nets trained
-    by backprop ``LayeredStep``; the rest (the TwoLayerNet with another optimizer, a
-    numerical gradient of another net) run the eager step.
+    by backprop with one of the six optimizers ``LayeredStep``; the rest (the TwoLayerNet
+    with another optimizer, a numerical gradient of another net, a subclass or a reader's
+    own optimizer, whose ``update`` only its own code knows) run the eager step.
     """
     net, optimizer = loop.network, loop.optimizer
     if isinstance(net, TwoLayerNet):
         return _DeviceStep(loop, graph=graph) if type(optimizer) is optimizers.SGD else None
-    if loop.grad != "backprop":
+    if loop.grad != "backprop" or type(optimizer) not in optimizers.SLOTS:
         return None
     x, labels = loop.train_set
     return LayeredStep(net, optimizer, x, labels, batch_size=loop.batch_size,

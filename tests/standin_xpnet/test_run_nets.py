@@ -62,3 +62,30 @@ def test_a_book_net_run_stopped_on_cuda_resumes_to_the_run_never_stopped(data, t
                stop=lambda: next(calls) == 2).status == "interrupted"
     resumed = run(config, data=data, out=out, resume=True)
     same(resumed, whole, atol=0.0)
+
+
+def test_an_optimizer_the_layered_step_does_not_know_trains_eagerly_on_cuda(data) -> None:
+    # a subclass of SGD or a reader's own update: the eager step on a stream of its own,
+    # the CPU's numbers, no graph
+    from xpnet import nets
+    from xpnet.common.optimizer import SGD
+    from xpnet.run import float_arrays
+    from xpnet.trainer import train
+
+    class SubSGD(SGD):
+        pass
+
+    x, t, xt, tt = float_arrays(data, "float64")
+    results = []
+    for device, opt in (("cpu", SGD(lr=0.1)), ("cuda", SubSGD(lr=0.1))):
+        net = nets.build("multi-layer", features=784, classes=10, hidden=(12, 8),
+                         activation="relu", weight_init_std="he", weight_decay=0.01,
+                         dtype="float64", device=device, seed=3)
+        with cupy_standin.counting() as counts:
+            h = train(net, x, t, xt, tt, iters_num=6, batch_size=10, seed=9, optimizer=opt)
+        results.append((h, net.host_params(), counts))
+    (cpu, cpu_params, _), (gpu, gpu_params, counts) = results
+    assert counts.graph_launches == 0
+    np.testing.assert_allclose(gpu.train_loss_list, cpu.train_loss_list, rtol=0, atol=1e-12)
+    for key, want in cpu_params.items():
+        np.testing.assert_allclose(gpu_params[key], want, rtol=0, atol=1e-12, err_msg=key)
