@@ -199,3 +199,21 @@ def test_a_result_written_by_another_process_holds_the_runs_checkpoint(data, fin
     assert_same_run(finished["multi-layer"], tmp_path)
     arrays, scalars = read_checkpoint(tmp_path)["optimizer"]
     assert scalars == {"iter": 45} and len(arrays) == 12
+
+
+def test_an_adam_count_other_than_the_runs_iterations_is_a_damaged_checkpoint(
+        data, tmp_path) -> None:
+    # Adam's bias correction comes from its count: one update per iteration, or the
+    # resumed run's numbers are not the run's.
+    out = claim_dir(tmp_path / "run")
+    calls = iter(range(10**6))
+    run(MULTI, data=data, out=out, stop=lambda: next(calls) == 6)
+    state, arrays = _checkpoint_members(out / CHECKPOINT)
+    assert state["optimizer"]["scalars"] == {"iter": 7}
+    state["optimizer"]["scalars"]["iter"] = 1000000
+    arrays["state"] = np.array(json.dumps(state))
+    np.savez(out / CHECKPOINT, **arrays)
+    with pytest.raises(RunFolderError, match=r"checkpoint.npz says Adam made 1000000 updates "
+                                             r"in 7 iterations.*it is damaged") as err:
+        run(MULTI, data=data, out=out, resume=True)
+    assert "\n" not in str(err.value)

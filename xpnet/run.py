@@ -255,7 +255,12 @@ def _restore(network: Any, optimizer: Any, checkpoint: dict[str, Any],
         raise RunFolderError(f"{out}/{CHECKPOINT} does not fit its run's "
                              f"{network.describe()} ({first_line(err)}); it is "
                              "damaged") from None
-    return checkpoint["history"]
+    history = checkpoint["history"]
+    if isinstance(optimizer, optimizers.Adam) and optimizer.iter != history.iterations:
+        # one update per iteration: another count would bias-correct the wrong steps
+        raise RunFolderError(f"{out}/{CHECKPOINT} says Adam made {optimizer.iter} updates in "
+                             f"{history.iterations} iterations; it is damaged")
+    return history
 
 
 # data set -> dtype -> its float arrays. A sweep worker runs many trials on one data set:
