@@ -155,3 +155,48 @@ def test_cuda_device_selection_and_numerical_gradient_on_cupy() -> None:
         backend.synchronize(device)
     with pytest.raises(DeviceError, match="does not exist"):
         backend.parse_device("cuda:999")
+
+
+class _Stream:
+    """A stream that says which calls ran inside it and what a capture recorded."""
+
+    def __init__(self) -> None:
+        self.entered, self.capturing, self.log = 0, False, []
+
+    def __enter__(self) -> None:
+        self.entered += 1
+
+    def __exit__(self, *exc) -> None:
+        self.entered -= 1
+
+    def begin_capture(self) -> None:
+        self.capturing = True
+
+    def end_capture(self) -> object:
+        self.capturing = False
+        stream = self
+
+        class Graph:
+            def launch(self, on) -> None:
+                stream.log.append(("launch", on is stream))
+
+        return Graph()
+
+
+def test_a_graphed_step_runs_eager_and_captured_calls_on_its_own_stream() -> None:
+    # a caller that forgets `with stream:` still gets every kernel on the step's stream
+    stream = _Stream()
+
+    def step() -> None:
+        stream.log.append(("step", stream.entered > 0, stream.capturing))
+
+    graphed = backend.GraphedStep(stream, step, graph=True)
+    for _ in range(3):
+        graphed()
+    assert stream.log == [("step", True, False), ("step", True, True), ("launch", True),
+                          ("launch", True)]
+    assert stream.entered == 0
+    eager = backend.GraphedStep(stream, step, graph=False)
+    stream.log.clear()
+    eager()
+    assert stream.log == [("step", True, False)]

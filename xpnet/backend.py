@@ -241,7 +241,8 @@ class GraphedStep:
 
     The first call runs eagerly because it is where lazy set-up happens (Numba compiles,
     CuPy makes its handles and kernels), which a capture refuses. ``graph=False``: every
-    call runs ``step`` eagerly. A capture that ``step`` breaks raises ``step``'s own error,
+    call runs ``step`` eagerly. Every call runs on ``stream`` (entered here; a NumPy step
+    passes a null context). A capture that ``step`` breaks raises ``step``'s own error,
     not that the capture was voided. ``graph`` is the captured graph, once there is one.
     """
 
@@ -251,20 +252,22 @@ class GraphedStep:
         self.calls = 0
 
     def __call__(self) -> None:
-        if self.graph is not None:
-            self.graph.launch(self.stream)
-        elif self.use_graph and self.calls >= 1:
-            self.stream.begin_capture()
-            try:
+        # on its own stream whatever the caller's: a capture records only that stream
+        with self.stream:
+            if self.graph is not None:
+                self.graph.launch(self.stream)
+            elif self.use_graph and self.calls >= 1:
+                self.stream.begin_capture()
+                try:
+                    self.step()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        self.stream.end_capture()
+                    raise
+                self.graph = self.stream.end_capture()
+                self.graph.launch(self.stream)
+            else:
                 self.step()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    self.stream.end_capture()
-                raise
-            self.graph = self.stream.end_capture()
-            self.graph.launch(self.stream)
-        else:
-            self.step()
         self.calls += 1
 
 
