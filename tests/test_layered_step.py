@@ -94,3 +94,20 @@ def test_on_a_real_gpu_the_replayed_graph_gives_the_cpus_numbers(kind, name) -> 
     np.testing.assert_allclose(losses, want_losses, rtol=0, atol=1e-12)
     for key, value in params_of(net).items():
         np.testing.assert_allclose(value, want[key], rtol=0, atol=1e-12, err_msg=key)
+
+
+def test_a_chunk_feed_gathers_each_steps_batch_from_where_the_chunk_starts() -> None:
+    from xpnet.layered_step import ChunkFeed
+
+    rng = np.random.default_rng(41)
+    x, t = rng.random((20, 3)), rng.integers(0, 4, 20).astype(np.intp)
+    feed = ChunkFeed(np, x, t, batch_size=4, chunk_length=5)
+    for offset in (0, 3):  # a new chunk, and a chunk resumed at its fourth step
+        chunk = rng.integers(0, 20, size=(5, 4), dtype=np.int64)
+        feed.start(chunk, offset)
+        for step in range(offset, 5):
+            assert int(feed.loss_slot[0]) == step
+            feed.gather()
+            np.testing.assert_array_equal(feed.xb, x[chunk[step]])
+            np.testing.assert_array_equal(feed.tb, t[chunk[step]])
+            feed.loss_slot += 1

@@ -348,6 +348,51 @@ class _SoftmaxWithLossStep:
         self.dx /= self.scores.shape[0]
 
 
+class ChunkFeed:
+    """A step's batch for a graph: the chunk's indices and two counters on the device.
+
+    A captured step replays the same gather on the same addresses, so what changes from
+    step to step lives in device arrays: ``slot`` (where this step's indices are in the
+    chunk's ``batches``; ``gather`` advances it) and ``loss_slot`` (this step's place in
+    the chunk: its loss's index, Adam's step size; the step advances it when done).
+    ``gather`` fills ``xb`` (B, features) and ``tb`` (B,) from ``x`` and ``labels``.
+    """
+
+    def __init__(self, xp: Any, x: Any, labels: Any, *, batch_size: int,
+                 chunk_length: int) -> None:
+        b = batch_size
+        self.xp, self.x, self.labels, self.batch_size = xp, x, labels, b
+        self.batches = xp.zeros(chunk_length * b, dtype=np.int64)
+        self.lanes = xp.arange(b, dtype=np.int64)
+        self.slot = xp.zeros(b, dtype=np.int64)
+        self.loss_slot = xp.zeros(1, dtype=np.int64)
+        self.index = xp.empty(b, dtype=np.int64)
+        self.xb = xp.empty((b, x.shape[1]), dtype=x.dtype)
+        self.tb = xp.empty(b, dtype=labels.dtype)
+
+    def start(self, batches: np.ndarray, offset: int) -> None:
+        """Upload a chunk's (L, B) indices (one copy) and point the counters at step
+        ``offset`` of it; on the caller's stream."""
+        _upload(self.batches, np.ascontiguousarray(batches.reshape(-1), dtype=np.int64))
+        self.xp.add(self.lanes, offset * self.batch_size, out=self.slot)
+        self.loss_slot.fill(offset)
+
+    def gather(self) -> None:
+        xp = self.xp
+        xp.take(self.batches, self.slot, out=self.index)
+        self.slot += self.batch_size
+        xp.take(self.x, self.index, axis=0, out=self.xb)
+        xp.take(self.labels, self.index, out=self.tb)
+
+
+def _upload(device_array: Any, host: np.ndarray) -> None:
+    """Copy ``host`` into ``device_array`` (NumPy or CuPy) in place: its address stays."""
+    if get_array_module(device_array) is np:
+        device_array[...] = host
+    else:
+        device_array.set(host)
+
+
 _LAYERS = {Affine: _AffineStep, Relu: _ReluStep, Sigmoid: _SigmoidStep,
            Convolution: _ConvolutionStep, Pooling: _PoolingStep}
 
@@ -365,13 +410,11 @@ class _Update:
         for slot in optimizers.SLOTS[self.kind]:  # made now: a capture allocates nothing
             if getattr(opt, slot) is None:
                 setattr(opt, slot, {k: xp.zeros_like(p) for k, p in params.items()})
-        # The eager expressions' dtypes: a gradient's terms in its own (float64 for conv
-        # nets, whatever the params), the state's terms in the parameter's.
-        self.temp = {k: (xp.empty(p.shape, dtype=_dtype(p, grads[k])),
-                         xp.empty(p.shape, dtype=p.dtype), xp.empty(p.shape, dtype=p.dtype))
+        # every gradient has its parameter's dtype, so the eager expressions' terms do too
+        self.temp = {k: (xp.empty_like(p), xp.empty_like(p), xp.empty_like(p))
                      for k, p in params.items()}
         self.adam = self.kind is optimizers.Adam
-        if self.adam:  # the host's step sizes of a chunk, and this step's one
+        if self.adam:  # its step size changes every step: a chunk's, picked on the device
             dt = next(iter(params.values())).dtype
             self.step_sizes = xp.zeros(chunk_length, dtype=dt)
             self.step_now = xp.empty(1, dtype=dt)
@@ -472,15 +515,10 @@ class LayeredStep:
     def _build(self, chunk_length: int) -> None:
         xp, net, b = self.xp, self.network, self.batch_size
         book, params = net.net, net.params
-        self.batches = xp.zeros(chunk_length * b, dtype=np.int64)
-        self.lanes = xp.arange(b, dtype=np.int64)
-        self.slot = xp.zeros(b, dtype=np.int64)  # where this step's indices are in batches
-        self.loss_slot = xp.zeros(1, dtype=np.int64)  # this step's place in a chunk
-        self.index = xp.empty(b, dtype=np.int64)
-        self.xb = xp.empty((b, self.x.shape[1]), dtype=self.x.dtype)
-        self.tb = xp.empty(b, dtype=self.labels.dtype)
+        self.feed = feed = ChunkFeed(xp, self.x, self.labels, batch_size=b,
+                                     chunk_length=chunk_length)
         layers = book.layers.values() if isinstance(book.layers, Mapping) else book.layers
-        h = self.xb if net.input_shape is None else self.xb.reshape(b, *net.input_shape)
+        h = feed.xb if net.input_shape is None else feed.xb.reshape(b, *net.input_shape)
         self.layers, self.dropouts, self.affines = [], [], []
         for layer in layers:
             if isinstance(layer, Dropout):
@@ -492,7 +530,7 @@ class LayeredStep:
                     self.affines.append(step)
             self.layers.append(step)
             h = step.out
-        self.last = _SoftmaxWithLossStep(xp, h, self.tb)
+        self.last = _SoftmaxWithLossStep(xp, h, feed.tb)
         dout = self.last.dx
         for position in range(len(self.layers) - 1, -1, -1):
             dout = self.layers[position].wire_backward(dout, need_dx=position > 0)
@@ -502,7 +540,7 @@ class LayeredStep:
             if hasattr(step, "dW"):
                 grads[_param_name(params, step.W)] = step.dW
                 grads[_param_name(params, step.b)] = step.db
-        # the book's weight decay (MultiLayerNet): loss += 0.5 λ Σ W², dW += λ W
+        # of the book's nets only MultiLayerNet decays its weights (the conv nets have no λ)
         self.decay = net.kind == "multi-layer"
         if self.decay:
             self.lam = float(net.weight_decay)
@@ -519,19 +557,9 @@ class LayeredStep:
         """Upload a chunk's (L, B) indices (one copy; Adam: one more for its step sizes) and
         point the counters at step ``offset`` of it, iteration ``iteration`` of the run."""
         with self.stream:
-            flat = np.ascontiguousarray(batches.reshape(-1), dtype=np.int64)
-            if self.xp is np:
-                self.batches[...] = flat
-            else:
-                self.batches.set(flat)
-            self.xp.add(self.lanes, offset * self.batch_size, out=self.slot)
-            self.loss_slot.fill(offset)
+            self.feed.start(batches, offset)
             if self.update.adam:
-                sizes = self.update.step_sizes_from(offset)
-                if self.xp is np:
-                    self.update.step_sizes[...] = sizes
-                else:
-                    self.update.step_sizes.set(sizes)
+                _upload(self.update.step_sizes, self.update.step_sizes_from(offset))
             for dropout in self.dropouts:
                 dropout.seek(iteration)
 
@@ -547,11 +575,8 @@ class LayeredStep:
 
     def step(self) -> None:
         """The step's kernels, written into the buffers (what a capture records)."""
-        xp, b = self.xp, self.batch_size
-        xp.take(self.batches, self.slot, out=self.index)
-        self.slot += b
-        xp.take(self.x, self.index, axis=0, out=self.xb)
-        xp.take(self.labels, self.index, out=self.tb)
+        xp, feed = self.xp, self.feed
+        feed.gather()
         for layer in self.layers:
             layer.forward()
         self.last.forward()
@@ -566,7 +591,7 @@ class LayeredStep:
             xp.add(self.last.loss, self.penalty, out=self.loss)
         else:
             xp.copyto(self.loss, self.last.loss)
-        self.losses.put(self.loss_slot, self.loss)
+        self.losses.put(feed.loss_slot, self.loss)
         self.last.backward()
         for layer in reversed(self.layers):
             layer.backward()
@@ -574,5 +599,5 @@ class LayeredStep:
             for step, square, name in zip(self.affines, self.squares, self.decayed, strict=True):
                 xp.multiply(step.W, self.lam, out=square)
                 xp.add(step.dW, square, out=self.grads[name])
-        self.update.run(self.loss_slot)
-        self.loss_slot += 1
+        self.update.run(feed.loss_slot)
+        feed.loss_slot += 1

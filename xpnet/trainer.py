@@ -33,7 +33,7 @@ from .backend import (
 from .common import optimizer as optimizers
 from .errors import DivergenceError, InputError
 from .inputs import GRAD_METHODS
-from .layered_step import LayeredStep
+from .layered_step import ChunkFeed, LayeredStep
 from .two_layer_net import TwoLayerNet
 
 
@@ -437,20 +437,16 @@ class _DeviceStep:
     """
 
     def __init__(self, loop: _Loop, *, graph: bool) -> None:
-        net, (x, _) = loop.network, loop.train_set
+        net, (x, labels) = loop.network, loop.train_set
         xp = get_array_module(x)
         self.loop, self.xp = loop, xp
         self.stream = new_stream(net.device)
         self.replay = GraphedStep(self.stream, self.step, graph=graph)
-        b, (d, h, c), dt = loop.batch_size, net.sizes, net.dtype
+        b, (_, h, c), dt = loop.batch_size, net.sizes, net.dtype
         names = self.names = net.param_names
         self.batch_size = b
-        self.batches = xp.empty(loop.chunk_length * b, dtype=np.int64)  # a chunk's indices
-        self.lanes = xp.arange(b, dtype=np.int64)
-        self.slot = xp.empty(b, dtype=np.int64)  # where this step's indices are in batches
-        self.loss_slot = xp.zeros(1, dtype=np.int64)  # where its loss goes in the buffer
-        self.index = xp.empty(b, dtype=np.int64)
-        self.xb, self.tb = xp.empty((b, d), dtype=dt), xp.empty(b, dtype=np.intp)
+        self.feed = ChunkFeed(xp, x, labels, batch_size=b, chunk_length=loop.chunk_length)
+        self.xb, self.tb = self.feed.xb, self.feed.tb
         self.z1, self.a2 = xp.empty((b, h), dtype=dt), xp.empty((b, c), dtype=dt)
         self.rows, self.loss = xp.empty(b, dtype=np.float64), xp.empty((), dtype=np.float64)
         self.numerical = loop.grad == "numerical"
@@ -468,9 +464,7 @@ class _DeviceStep:
         """Upload a chunk's indices (one copy) and point the counters at step ``offset``
         (the run's ``iteration``; this step draws nothing of it)."""
         with self.stream:
-            self.batches.set(np.ascontiguousarray(batches.reshape(-1)))
-            self.xp.add(self.lanes, offset * self.batch_size, out=self.slot)
-            self.loss_slot.fill(offset)
+            self.feed.start(batches, offset)
 
     def __call__(self) -> None:
         """One step: eager, captured after the first, then replayed."""
@@ -483,12 +477,8 @@ class _DeviceStep:
     def step(self) -> None:
         """The step's kernels, written into the buffers (what a capture records)."""
         xp, lr, b, names = self.xp, self.loop.optimizer.lr, self.batch_size, self.names
-        x, t = self.loop.train_set
         p, g = self.loop.network.params, self.grads
-        xp.take(self.batches, self.slot, out=self.index)
-        self.slot += b
-        xp.take(x, self.index, axis=0, out=self.xb)
-        xp.take(t, self.index, out=self.tb)
+        self.feed.gather()
         # the forward pass of TwoLayerNet._logits, the same operations in place
         xp.matmul(self.xb, p["W1"], out=self.z1)
         self.z1 += p["b1"]
@@ -501,8 +491,8 @@ class _DeviceStep:
         fused.cross_entropy_rows(self.a2, self.tb, self.rows, self.dy)
         xp.sum(self.rows, out=self.loss)
         self.loss /= b
-        self.loop.losses.values.put(self.loss_slot, self.loss)
-        self.loss_slot += 1
+        self.loop.losses.values.put(self.feed.loss_slot, self.loss)
+        self.feed.loss_slot += 1
         if self.numerical:
             fused.two_layer_numerical_gradient(
                 *(p[k] for k in names), self.xb, self.tb,
@@ -516,6 +506,6 @@ class _DeviceStep:
             xp.sum(self.da1, axis=0, out=g["b1"])
             xp.matmul(self.z1.T, self.dy, out=g["W2"])
             xp.sum(self.dy, axis=0, out=g["b2"])
-        for key in names:  # SGD's update, in place
+        for key in names:  # in place: a replayed graph updates the addresses it captured
             g[key] *= lr
             xp.subtract(p[key], g[key], out=p[key])
