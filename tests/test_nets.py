@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from xpnet import nets
-from xpnet.common import optimizer
+from xpnet.common import _net, optimizer
 from xpnet.common.deep_convnet import DeepConvNet
 from xpnet.common.layers import Dropout
 from xpnet.common.multi_layer_net import MultiLayerNet
@@ -15,7 +15,7 @@ from xpnet.common.simple_convnet import SimpleConvNet
 from xpnet.counter_random import Draw, stream_start
 from xpnet.errors import InputError, ModelFileError
 from xpnet.functions import softmax
-from xpnet.inputs import OPTIMIZERS
+from xpnet.inputs import NETS, OPTIMIZERS, SCALE_NAMES
 from xpnet.two_layer_net import PARAM_NAMES, TwoLayerNet
 
 # -- optimizers: make, state, restore -----------------------------------------------------
@@ -84,6 +84,19 @@ def test_restore_puts_arrays_in_the_parameters_dtype_and_refuses_what_does_not_f
     assert fresh.m is None and fresh.iter == 0
     with pytest.raises(InputError, match="optimizer must be one of"):
         optimizer.make("lbfgs", 0.1)
+    assert tuple(optimizer.CLASSES) == OPTIMIZERS
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e300])  # 1e300: infinite in float32
+def test_restore_refuses_a_moment_that_is_not_finite_as_damaged(bad, rng) -> None:
+    params = {"W1": rng.standard_normal((2, 3)).astype(np.float32)}
+    moments = {"m.W1": np.zeros((2, 3)), "v.W1": np.zeros((2, 3))}
+    moments["v.W1"][1, 2] = bad
+    adam = optimizer.make("adam", 0.1)
+    with pytest.raises(InputError, match=r"^optimizer state v\.W1 holds NaN or infinity "
+                       r"\(in float32\): the saved state is damaged$"):
+        optimizer.restore(adam, moments, {"iter": 3}, params)
+    assert adam.m is None and adam.iter == 0  # nothing half-restored
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -108,7 +121,13 @@ def test_two_layer_net_has_the_face_a_run_trains_through(rng) -> None:
     net = TwoLayerNet(12, 5, 3, seed=1, dtype=np.float32)
     assert net.param_names == PARAM_NAMES and (net.features, net.classes) == (12, 3)
     assert net.describe() == "TwoLayerNet(12, 5, 3)"
-    assert net.step_bytes(10) == 10 * ((12 + 2 * 5 + 2 * 3) * 4 + 8)
+    # the parameters (83) and their gradients, then the batch's activations; Adam keeps
+    # two more copies of the parameters, Momentum one
+    params = 12 * 5 + 5 + 5 * 3 + 3
+    assert net.step_bytes(10) == 2 * params * 4 + 10 * ((12 + 2 * 5 + 2 * 3) * 4 + 8)
+    assert net.step_bytes(10, optimizer.make("adam", 0.1)) == net.step_bytes(10) + 2 * params * 4
+    assert net.step_bytes(10, optimizer.make("momentum", 0.1)) == (net.step_bytes(10)
+                                                                    + params * 4)
     net.start_iteration(7)
     host = net.host_params()
     assert list(host) == list(PARAM_NAMES) and host["W1"].dtype == np.float32
@@ -327,15 +346,84 @@ def test_describe_and_step_bytes_name_and_size_each_net() -> None:
     assert build("multi-layer", activation="sigmoid").describe() == (
         "MultiLayerNet(30, [20, 10], 10, sigmoid)")
     assert build("simple-conv").describe() == "SimpleConvNet(1x10x10, 30 filters 5x5, 8, 10)"
-    # x, then each layer's output and its gradient: affine 20, relu 20, affine 10, relu 10,
-    # affine 10
-    assert build("multi-layer").step_bytes(4) == 4 * ((30 + 2 * (20 + 20 + 10 + 10 + 10)) * 8 + 8)
+    # the parameters and their gradients; then x, each layer's output and its gradient:
+    # affine 20, relu 20, affine 10, relu 10, affine 10
+    params = 30 * 20 + 20 + 20 * 10 + 10 + 10 * 10 + 10
+    assert build("multi-layer").step_bytes(4) == 2 * params * 8 + 4 * (
+        (30 + 2 * (20 + 20 + 10 + 10 + 10)) * 8 + 8)
     conv = build("simple-conv")
     # conv: columns 6*6*25 (and their gradient), output 30x6x6; relu; pool columns
     # 30*3*3*4, output 30x3x3; affine 8; relu; affine 10
     per_sample = (100 + 2 * 900 + 2 * 1080 + 2 * 1080 + 2 * 1080 + 2 * 270
                   + 2 * 8 + 2 * 8 + 2 * 10)
-    assert conv.step_bytes(3) == 3 * (per_sample * 8 + 8)
+    params = 30 * 25 + 30 + 270 * 8 + 8 + 8 * 10 + 10
+    assert conv.step_bytes(3) == 2 * params * 8 + 3 * (per_sample * 8 + 8)
+
+
+@pytest.mark.parametrize("kind", list(SETTINGS))
+def test_step_bytes_counts_the_optimizers_state_as_copies_of_the_parameters(kind) -> None:
+    net = build(kind, dtype="float32")
+    one_copy = sum(p.size for p in net.params.values()) * 4
+    plain = net.step_bytes(2)
+    assert net.step_bytes(2, optimizer.make("sgd", 0.1)) == plain
+    for name, copies in (("momentum", 1), ("adagrad", 1), ("adam", 2)):
+        assert net.step_bytes(2, optimizer.make(name, 0.1)) == plain + copies * one_copy
+
+    class Mine:  # not one of the book's six: counted as the most any keeps (Adam's 2)
+        def update(self, params, grads) -> None: ...
+
+    assert net.step_bytes(2, Mine()) == plain + 2 * one_copy
+
+
+def test_a_net_too_big_is_refused_in_one_line_before_any_weight_is_drawn() -> None:
+    # 784*300000 + 300000**2 + 3000000 weights: 672 GiB in float64, more than any RAM here
+    with pytest.raises(InputError, match=r"^a MultiLayerNet\(784, \[300000, 300000\], 10\) "
+                       r"needs 672\.3 GiB for its parameters, more than half of the .* GiB "
+                       r"of cpu; use a smaller hidden size$"):
+        nets.build("multi-layer", features=784, classes=10, hidden=(300000, 300000),
+                   activation="relu", weight_init_std="he", weight_decay=0.0, dtype="float32",
+                   device="cpu", seed=1)
+
+
+@pytest.mark.parametrize("kind", list(SETTINGS))
+def test_the_size_check_counts_the_parameters_the_net_gets(kind, monkeypatch) -> None:
+    from xpnet import two_layer_net
+
+    count = sum(p.size for p in build(kind).params.values())
+    monkeypatch.setattr(two_layer_net, "device_memory_bytes", lambda device: 2 * count * 8)
+    build(kind)  # exactly half the memory: fits
+    monkeypatch.setattr(two_layer_net, "device_memory_bytes", lambda device: 2 * count * 8 - 2)
+    drawn = []  # a generator made is a weight about to be drawn
+    monkeypatch.setattr(np.random, "default_rng", lambda *a, **k: drawn.append(a))
+    with pytest.raises(InputError, match="for its parameters, more than half"):
+        build(kind)
+    assert not drawn
+
+
+def test_check_settings_is_the_one_table_of_what_each_net_accepts() -> None:
+    base = {"hidden": 5, "activation": "relu", "weight_init_std": 0.01, "weight_decay": 0.0}
+    assert nets.check_settings("simple-conv", **base) == {
+        **base, "optimizer": "sgd", "grad": "backprop"}
+    assert nets.check_settings("multi-layer", **{**base, "hidden": [4, 3],
+                                                  "weight_init_std": "RELU"})["hidden"] == (4, 3)
+    assert nets.check_settings("deep-conv", **{**base, "weight_init_std": "relu"})[
+        "weight_init_std"] == "he"
+    refused = [("two-layer", {"activation": "relu"}), ("two-layer", {"optimizer": "adam"}),
+               ("simple-conv", {"weight_decay": 0.1}), ("simple-conv", {"hidden": (4, 4)}),
+               ("simple-conv", {"weight_init_std": "he"}), ("deep-conv", {"grad": "numerical"}),
+               ("deep-conv", {"weight_init_std": 0.01}), ("multi-layer", {"hidden": ()}),
+               ("multi-layer", {"activation": "tanh"})]
+    for net, change in refused:
+        with pytest.raises(InputError):
+            nets.check_settings(net, **{**base, **change})
+    assert tuple(nets.RULES) == NETS
+
+
+def test_each_scale_name_gives_its_std() -> None:
+    assert set(SCALE_NAMES.values()) == set(_net.SCALE_NUMERATORS)
+    for name, scale in SCALE_NAMES.items():
+        assert _net.init_scale(name.upper(), 8) == np.sqrt({"he": 2, "xavier": 1}[scale] / 8)
+    assert _net.init_scale(0.05, 8) == 0.05
 
 
 def test_build_gives_chapter_4s_net_for_two_layer_and_refuses_what_a_net_lacks() -> None:
@@ -366,3 +454,16 @@ def test_a_float32_net_computes_in_float32_near_the_float64_numbers(kind, rng) -
         assert grads[k].dtype == np.float32, k
         scale = np.abs(want[k]).max() + 1e-12
         np.testing.assert_allclose(grads[k], want[k], rtol=0, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize("kind", ["two-layer", *SETTINGS])
+def test_set_params_refuses_a_value_that_is_not_finite_as_damaged(kind, rng) -> None:
+    net = (TwoLayerNet(12, 5, 3, seed=1) if kind == "two-layer" else build(kind))
+    good = net.host_params()
+    bad = {k: v.copy() for k, v in good.items()}
+    bad[net.param_names[-1]][0] = np.nan
+    with pytest.raises(ModelFileError, match=rf"^parameter {net.param_names[-1]} holds NaN "
+                       r"or infinity \(in float64\): the parameters are damaged$"):
+        net.set_params(bad)
+    for k, v in net.host_params().items():
+        np.testing.assert_array_equal(v, good[k])

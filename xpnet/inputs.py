@@ -29,7 +29,7 @@ from .dataset.specs import SPECS
 from .errors import InputError
 
 __all__ = ["ACTIVATIONS", "DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "NETS", "OPTIMIZERS",
-           "WEIGHT_INITS", "InputError", "LabelCheck", "SEED_RANGE",
+           "SCALE_NAMES", "WEIGHT_INITS", "InputError", "LabelCheck", "SEED_RANGE",
            "choice", "device_labels", "float_dtype", "labels", "non_negative_float",
            "positive_float", "positive_int", "random_seed", "samples", "seed", "weight_init"]
 
@@ -42,8 +42,10 @@ GRAD_METHODS = ("backprop", "numerical")
 NETS = ("two-layer", "multi-layer", "simple-conv", "deep-conv")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")  # ch. 6
 ACTIVATIONS = ("relu", "sigmoid")  # MultiLayerNet's choice
-# weight_init_std's names: He (sqrt(2 / fan_in)) and Xavier (sqrt(1 / fan_in)), as the book
-WEIGHT_INITS = ("relu", "he", "sigmoid", "xavier")
+# weight_init_std's names, as the book spells them, and the one scale each is recorded as:
+# He's (sqrt(2 / fan_in)) and Xavier's (sqrt(1 / fan_in)). The one table of these names.
+SCALE_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}
+WEIGHT_INITS = tuple(SCALE_NAMES)
 SEED_RANGE = "0..2**63-1"  # what NumPy's generators and metrics.json take whole
 
 

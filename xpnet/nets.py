@@ -12,30 +12,107 @@ unbroken eager run would.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import inputs
-from .backend import Device, asnumpy, get_array_module, parse_device, to_device, use_device
+from .backend import Device, get_array_module, parse_device, to_device, use_device
 from .common import _gradient_check, _net
-from .common.deep_convnet import DeepConvNet
+from .common.deep_convnet import CONV_1, CONV_2, CONV_3, CONV_4, CONV_5, CONV_6, DeepConvNet
 from .common.layers import Affine, Convolution, Dropout, Pooling
 from .common.multi_layer_net import MultiLayerNet, weight_decay
 from .common.simple_convnet import CONV_PARAM, SimpleConvNet
 from .counter_random import Draw, stream_start
 from .errors import InputError
 from .functions import softmax
-from .two_layer_net import TwoLayerNet, copy_params_in
+from .two_layer_net import NetFace, TwoLayerNet, check_fits, on_its_device
 
-__all__ = ["BookNet", "build"]
+__all__ = ["RULES", "BookNet", "NetRules", "build", "check_settings"]
 
 # Rows a conv net's accuracy forwards at once (im2col's columns grow ~100x per row).
 CONV_ACCURACY_ROWS = 256
 FLAT_ACCURACY_ROWS = 10000
+
+
+@dataclass(frozen=True)
+class NetRules:
+    """Which of a run's settings a net lets it choose; the rest are the book's, fixed."""
+
+    activation: str | None  # the net's own, or None: any of inputs.ACTIVATIONS
+    layers: bool  # several hidden sizes (else one)
+    weight_decay: bool
+    optimizers: bool  # any of inputs.OPTIMIZERS (else chapter 4's SGD only)
+    scale: str  # weight_init_std: "any" (a number or a name), "number", or the name it fixes
+    numerical: bool  # grad numerical
+
+
+# The one table of what each net accepts: RunConfig, sweeps (through it) and build read it.
+RULES = {
+    "two-layer": NetRules("sigmoid", layers=False, weight_decay=False, optimizers=False,
+                          scale="number", numerical=True),
+    "multi-layer": NetRules(None, layers=True, weight_decay=True, optimizers=True,
+                            scale="any", numerical=True),
+    "simple-conv": NetRules("relu", layers=False, weight_decay=False, optimizers=True,
+                            scale="number", numerical=False),
+    "deep-conv": NetRules("relu", layers=False, weight_decay=False, optimizers=True,
+                          scale="he", numerical=False),
+}
+BOOK_STD = 0.01  # the weights' std of the nets that take a number, as the book's
+DEEP_CONVS = (CONV_1, CONV_2, CONV_3, CONV_4, CONV_5, CONV_6)
+DEEP_FLAT = 64 * 4 * 4  # DeepConvNet's values into its first affine layer (28x28 images)
+
+
+def check_settings(net: str, *, hidden: Any, activation: str, weight_init_std: float | str,
+                   weight_decay: float, optimizer: str = "sgd",
+                   grad: str = "backprop") -> dict[str, Any]:
+    """The settings if ``net`` has them all (``RULES``), normalised; else InputError.
+
+    Returns ``hidden`` (one int, or for multi-layer a tuple of ints, one per hidden
+    layer), ``activation``, ``weight_init_std`` (a float, or a scale recorded by its one
+    name of ``inputs.SCALE_NAMES``), ``weight_decay`` (a float), ``optimizer`` and
+    ``grad``, keyed by those names.
+    """
+    rules = RULES[inputs.choice("net", net, inputs.NETS)]
+    sizes = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden]
+    sizes = [inputs.positive_int("hidden", size) for size in sizes]
+    if not sizes:
+        raise InputError("hidden must name at least one hidden layer's size")
+    if len(sizes) != 1 and not rules.layers:
+        raise InputError(f"hidden takes one size for the {net} net, got {list(hidden)!r}; "
+                         "a list of sizes is for --net multi-layer")
+    inputs.choice("activation", activation, inputs.ACTIVATIONS)
+    inputs.choice("optimizer", optimizer, inputs.OPTIMIZERS)
+    inputs.choice("grad", grad, inputs.GRAD_METHODS)
+    scale = inputs.weight_init("weight_init_std", weight_init_std)
+    scale = inputs.SCALE_NAMES.get(scale, scale) if isinstance(scale, str) else scale
+    decay = inputs.non_negative_float("weight_decay", weight_decay)
+    if rules.activation not in (None, activation):
+        raise InputError(f"activation {activation} is for --net multi-layer; the {net} "
+                         f"net's is {rules.activation}")
+    if decay and not rules.weight_decay:
+        raise InputError(f"weight_decay is for --net multi-layer, not {net}")
+    if optimizer != "sgd" and not rules.optimizers:
+        raise InputError(f"optimizer {optimizer} is for the nets of chapters 6 to 8; the "
+                         f"{net} net trains by chapter 4's SGD: pass --net multi-layer "
+                         f"--hidden {sizes[0]} for that net with another optimizer")
+    if rules.scale == "number" and isinstance(scale, str):
+        raise InputError(f"weight_init_std {weight_init_std} is a scale by name, for --net "
+                         f"multi-layer; the {net} net takes a number (the book's {BOOK_STD})")
+    if rules.scale not in ("any", "number") and scale != rules.scale:
+        raise InputError(f"weight_init_std {weight_init_std} cannot be set for {net}: the "
+                         f"book fixes its scale ({rules.scale})")
+    if grad == "numerical" and not rules.numerical:
+        numerical = [name for name, r in RULES.items() if r.numerical]
+        raise InputError(f"grad numerical is for the {' and '.join(numerical)} nets; use "
+                         f"backprop for {net}")
+    return {"hidden": tuple(sizes) if rules.layers else sizes[0], "activation": activation,
+            "weight_init_std": scale, "weight_decay": decay, "optimizer": optimizer,
+            "grad": grad}
 
 
 def build(net: str, *, features: int, classes: int, hidden: int | tuple[int, ...],
@@ -46,52 +123,63 @@ def build(net: str, *, features: int, classes: int, hidden: int | tuple[int, ...
     ``features`` inputs per sample (the conv nets read them as a square one-channel
     image: 784 is 1x28x28; DeepConvNet needs 28x28), ``classes`` scores. ``hidden``: the
     hidden size, or for multi-layer one size per hidden layer. Settings a net does not
-    have must be its book values (conv nets: ReLU, no weight decay; DeepConvNet: He
-    weights); anything else is an InputError. Weights drawn from
-    ``np.random.default_rng(seed)``, cast to ``dtype``, then moved to ``device``.
+    have must be its book values (``check_settings``), and its parameters must fit
+    ``device`` (``two_layer_net.check_fits``); anything else is an InputError, raised
+    before any weight is drawn. Weights drawn from ``np.random.default_rng(seed)``, cast
+    to ``dtype``, then moved to ``device``.
     """
-    inputs.choice("net", net, inputs.NETS)
+    settings = check_settings(net, hidden=hidden, activation=activation,
+                              weight_init_std=weight_init_std, weight_decay=weight_decay)
     features = inputs.positive_int("features", features)
     classes = inputs.positive_int("classes", classes)
     seed = inputs.seed("seed", seed)
     dtype = inputs.float_dtype(dtype)
-    weight_init_std = inputs.weight_init("weight_init_std", weight_init_std)
-    weight_decay = inputs.non_negative_float("weight_decay", weight_decay)
-    activation = inputs.choice("activation", activation, inputs.ACTIVATIONS)
-    sizes = (hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden)
-    sizes = tuple(inputs.positive_int("hidden", h) for h in sizes)
-    if not sizes or (net != "multi-layer" and len(sizes) != 1):
-        raise InputError(f"hidden for {net} must be one size, got {hidden!r}")
+    hidden, scale = settings["hidden"], settings["weight_init_std"]
     if net == "two-layer":
-        if activation != "sigmoid" or weight_decay or isinstance(weight_init_std, str):
-            raise InputError("the two-layer net is chapter 4's: sigmoid, no weight decay, "
-                             "a numeric weight_init_std")
-        return TwoLayerNet(features, sizes[0], classes, weight_init_std, seed=seed,
-                           dtype=dtype, device=device)
+        return TwoLayerNet(features, hidden, classes, scale, seed=seed, dtype=dtype,
+                           device=device)
     device = parse_device(device)
+    shape = None if net == "multi-layer" else _image_shape(net, features)
+    check_fits(*_planned(net, features, hidden, classes, shape), device)
     rng = np.random.default_rng(seed)
     with use_device(device):
         if net == "multi-layer":
-            book = MultiLayerNet(features, list(sizes), classes, activation, weight_init_std,
-                                 weight_decay, device=device, dtype=dtype, rng=rng)
-            return BookNet(book, net, None, seed, weight_decay)
-        if activation != "relu" or weight_decay:
-            raise InputError(f"{net} is the book's: ReLU and no weight decay; drop "
-                             "--activation and --weight-decay")
-        shape = _image_shape(net, features)
+            book = MultiLayerNet(features, list(hidden), classes, activation, scale,
+                                 settings["weight_decay"], device=device, dtype=dtype, rng=rng)
+            return BookNet(book, net, None, seed, settings["weight_decay"])
         if net == "simple-conv":
-            if isinstance(weight_init_std, str):
-                raise InputError("simple-conv's weight_init_std is a number (the book's "
-                                 f"0.01), got {weight_init_std!r}")
-            book = SimpleConvNet(shape, CONV_PARAM, sizes[0], classes, weight_init_std,
-                                 device=device, dtype=dtype, rng=rng)
+            book = SimpleConvNet(shape, CONV_PARAM, hidden, classes, scale, device=device,
+                                 dtype=dtype, rng=rng)
         else:
-            if weight_init_std not in ("he", "relu"):
-                raise InputError("deep-conv's weights are the book's He initialisation; "
-                                 f"drop weight_init_std (got {weight_init_std!r})")
-            book = DeepConvNet(shape, hidden_size=sizes[0], output_size=classes,
-                               device=device, dtype=dtype, rng=rng)
+            book = DeepConvNet(shape, hidden_size=hidden, output_size=classes, device=device,
+                               dtype=dtype, rng=rng)
         return BookNet(book, net, shape, seed, 0.0)
+
+
+def _planned(net: str, features: int, hidden: Any, classes: int,
+             shape: tuple[int, int, int] | None) -> tuple[str, int]:
+    """(the net in one line, how many parameters it will have), before it is built."""
+    def affine(*sizes: int) -> int:  # weights and biases of affine layers in a row
+        return sum(a * b + b for a, b in itertools.pairwise(sizes))
+
+    if net == "multi-layer":
+        return (f"MultiLayerNet({features}, {list(hidden)}, {classes})",
+                affine(features, *hidden, classes))
+    channels, side, _ = shape
+    image = "x".join(map(str, shape))
+    if net == "simple-conv":
+        filters, size = CONV_PARAM["filter_num"], CONV_PARAM["filter_size"]
+        out = (side + 2 * CONV_PARAM["pad"] - size) // CONV_PARAM["stride"] + 1
+        convs = filters * channels * size * size + filters
+        return (f"SimpleConvNet({image}, {filters} filters {size}x{size}, {hidden}, "
+                f"{classes})", convs + affine(filters * (out // 2) ** 2, hidden, classes))
+    convs = 0
+    for conv in DEEP_CONVS:
+        size, filters = conv["filter_size"], conv["filter_num"]
+        convs += filters * channels * size * size + filters
+        channels = filters
+    return (f"DeepConvNet({image}, {hidden}, {classes})",
+            convs + affine(DEEP_FLAT, hidden, classes))
 
 
 def _image_shape(net: str, features: int) -> tuple[int, int, int]:
@@ -137,16 +225,7 @@ class DropoutStream:
         return self.draw.uniform()
 
 
-def _on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def on_device(self: BookNet, *args: Any, **kwargs: Any) -> Any:
-        with use_device(self.device):
-            return method(self, *args, **kwargs)
-
-    return on_device
-
-
-class BookNet:
+class BookNet(NetFace):
     """A book net (``net``: MultiLayerNet, SimpleConvNet or DeepConvNet as built) behind the
     face a run trains through.
 
@@ -194,9 +273,11 @@ class BookNet:
             return f"SimpleConvNet({image}, {filters} filters {fh}x{fw}, {hidden}, {c})"
         return f"DeepConvNet({image}, {hidden}, {c})"
 
-    def step_bytes(self, batch_size: int) -> int:
+    def step_bytes(self, batch_size: int, optimizer: Any = None) -> int:
         """About the device memory one training step of ``batch_size`` samples needs:
-        every layer's output and its gradient, im2col's columns and their gradient."""
+        the parameters, their gradients and ``optimizer``'s state arrays (as many copies
+        as ``optimizer.state_copies`` says: None counts none), then every layer's output
+        and its gradient, im2col's columns and their gradient."""
         shape = self.input_shape or (self.features,)
         per_sample = math.prod(shape)
         for layer in self.layers:
@@ -215,21 +296,13 @@ class BookNet:
                 shape = (layer.W.shape[1],)
             per_sample += 2 * math.prod(shape)
         # im2col's patches are float64 whatever the net's dtype: count 8 bytes a value.
-        return int(batch_size) * (per_sample * max(8, self.dtype.itemsize) + 8)
+        return (self._state_bytes(optimizer)
+                + int(batch_size) * (per_sample * max(8, self.dtype.itemsize) + 8))
 
     def start_iteration(self, iteration: int) -> None:
         """The next training forward is iteration ``iteration`` (its dropout masks)."""
         for stream in self._streams:
             stream.start(iteration)
-
-    def host_params(self) -> dict[str, np.ndarray]:
-        """Host copies of the parameters, in ``param_names`` order."""
-        return {k: asnumpy(self.params[k]).copy() for k in self.param_names}
-
-    def set_params(self, arrays: Mapping[str, Any]) -> None:
-        """Copy host ``arrays`` (exactly ``param_names``, the net's shapes) into the
-        parameters, in place, in the net's dtype; ModelFileError if they do not fit."""
-        copy_params_in(self.params, arrays, self.device, self.dtype)
 
     # -- trusted internals: x (B, features) in dtype and intp labels on the device ------
 
@@ -278,13 +351,16 @@ class BookNet:
         return _gradient_check.loop(lambda: self._loss(x, labels), self.params,
                                     self.param_names)
 
-    def _hits(self, x: Any, labels: Any) -> Any:
+    def _row_batches(self, x: Any) -> Iterator[slice]:
+        """Slices of ``x``'s rows small enough that one forward's memory stays bounded."""
         rows = FLAT_ACCURACY_ROWS if self.input_shape is None else CONV_ACCURACY_ROWS
-        xp = get_array_module(x)
-        count = xp.zeros((), dtype=np.int64)
         for start in range(0, x.shape[0], rows):
-            scores = self._forward(x[start:start + rows], False)
-            count += (scores.argmax(axis=1) == labels[start:start + rows]).sum()
+            yield slice(start, start + rows)
+
+    def _hits(self, x: Any, labels: Any) -> Any:
+        count = get_array_module(x).zeros((), dtype=np.int64)
+        for rows in self._row_batches(x):
+            count += (self._forward(x[rows], False).argmax(axis=1) == labels[rows]).sum()
         return count
 
     def _accuracy(self, x: Any, labels: Any) -> float:
@@ -298,19 +374,18 @@ class BookNet:
         x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.features)
         return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
 
-    @_on_its_device
+    @on_its_device
     def predict(self, x: Any) -> Any:
         """Class probabilities (B, classes) for flat inputs x (B, features), dropout off,
         as TwoLayerNet's ``predict`` gives them (the book nets' own ``predict`` gives
         the scores before the softmax); a 1-D x gives (classes,)."""
         checked = self._checked_x(x)
-        rows = FLAT_ACCURACY_ROWS if self.input_shape is None else CONV_ACCURACY_ROWS
-        xp = get_array_module(checked)
-        y = xp.concatenate([softmax(self._forward(checked[s:s + rows], False))
-                            for s in range(0, checked.shape[0], rows)])
+        y = get_array_module(checked).concatenate(
+            [softmax(self._forward(checked[rows], False))
+             for rows in self._row_batches(checked)])
         return y.reshape(-1) if np.ndim(x) == 1 else y
 
-    @_on_its_device
+    @on_its_device
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of flat inputs x (B, features) whose top score is their label
         (labels (B,) or one-hot (B, classes)), dropout off."""

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from . import inputs
+from . import inputs, nets
 from .errors import InputError
-from .inputs import ACTIVATIONS, DATASETS, FLOAT_DTYPES, GRAD_METHODS, NETS, OPTIMIZERS
+from .inputs import DATASETS, FLOAT_DTYPES, NETS
 from .trainer import History
 
 # What each net takes when a setting is not given: the book's values for it. Chapter 4's
@@ -37,8 +37,6 @@ NET_DEFAULTS: dict[str, dict[str, Any]] = {
 DEFAULT_LR = {"sgd": 0.01, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
               "rmsprop": 0.01, "adam": 0.001}
 TWO_LAYER_LR = 0.1
-# The book's names of a weight scale and the one each is recorded as: He's, Xavier's.
-SCALE_NAMES = {"relu": "he", "he": "he", "sigmoid": "xavier", "xavier": "xavier"}
 
 
 @dataclass(frozen=True)
@@ -84,23 +82,18 @@ class RunConfig:
         defaults = NET_DEFAULTS[self.net]
         for name in ("iters", "batch_size"):
             put(name, inputs.positive_int(name, getattr(self, name)))
-        for name, allowed in (("dataset", DATASETS), ("grad", GRAD_METHODS),
-                              ("dtype", FLOAT_DTYPES)):
+        for name, allowed in (("dataset", DATASETS), ("dtype", FLOAT_DTYPES)):
             inputs.choice(name, getattr(self, name), allowed)
-        put("hidden", _hidden(self.net, defaults["hidden"] if self.hidden is None
-                              else self.hidden))
-        for name, allowed in (("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS)):
-            value = getattr(self, name)
-            if value is None:
+        for name in ("hidden", "activation", "weight_init_std", "optimizer"):
+            if getattr(self, name) is None:
                 put(name, defaults[name])
-            else:
-                inputs.choice(name, value, allowed)
-        put("weight_init_std", inputs.weight_init(
-            "weight_init_std", defaults["weight_init_std"] if self.weight_init_std is None
-            else self.weight_init_std))
-        # one spelling per scale (the book takes both), so equal runs have equal trial keys
-        put("weight_init_std", SCALE_NAMES.get(self.weight_init_std, self.weight_init_std))
-        put("weight_decay", inputs.non_negative_float("weight_decay", self.weight_decay))
+        # What the net accepts, in nets' one table; a scale is recorded by one name (the
+        # book takes two for each), so equal runs have equal trial keys.
+        for name, value in nets.check_settings(
+                self.net, hidden=self.hidden, activation=self.activation,
+                weight_init_std=self.weight_init_std, weight_decay=self.weight_decay,
+                optimizer=self.optimizer, grad=self.grad).items():
+            put(name, value)
         if self.lr is None:
             put("lr", TWO_LAYER_LR if self.net == "two-layer" else DEFAULT_LR[self.optimizer])
         put("lr", inputs.positive_float("lr", self.lr))
@@ -112,30 +105,6 @@ class RunConfig:
             put("seed", inputs.seed("seed", self.seed))
         if self.cuda_graph not in (None, True, False):
             raise InputError(f"cuda_graph must be True, False or None, not {self.cuda_graph!r}")
-        self._refuse_what_the_net_lacks(defaults)
-
-    def _refuse_what_the_net_lacks(self, defaults: Mapping[str, Any]) -> None:
-        net = self.net
-        if net != "multi-layer":
-            if self.activation != defaults["activation"]:
-                raise InputError(f"activation {self.activation} is for --net multi-layer; "
-                                 f"the {net} net's is {defaults['activation']}")
-            if self.weight_decay:
-                raise InputError(f"weight_decay is for --net multi-layer, not {net}")
-        if net == "two-layer" and self.optimizer != "sgd":
-            raise InputError(f"optimizer {self.optimizer} is for the nets of chapters 6 to 8; "
-                             "the two-layer net trains by chapter 4's SGD: pass --net "
-                             "multi-layer --hidden 50 for that net with another optimizer")
-        if net in ("two-layer", "simple-conv") and isinstance(self.weight_init_std, str):
-            raise InputError(f"weight_init_std {self.weight_init_std} is a scale by name, for "
-                             f"--net multi-layer; the {net} net takes a number (the book's "
-                             f"{defaults['weight_init_std']})")
-        if net == "deep-conv" and self.weight_init_std != "he":
-            raise InputError(f"weight_init_std {self.weight_init_std} cannot be set for "
-                             "deep-conv: the book fixes He's scale for it")
-        if self.grad == "numerical" and net not in ("two-layer", "multi-layer"):
-            raise InputError(f"grad numerical is for the two-layer and multi-layer nets; "
-                             f"use backprop for {net}")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as JSON-ready values."""
@@ -148,20 +117,6 @@ class RunConfig:
         if unknown:
             raise InputError(f"unknown run settings: {', '.join(sorted(unknown))}")
         return cls(**values)
-
-
-def _hidden(net: str, value: Any) -> int | tuple[int, ...]:
-    """``hidden`` as the net takes it: a tuple of sizes for multi-layer, else one size."""
-    sizes = list(value) if isinstance(value, (list, tuple)) else [value]
-    sizes = [inputs.positive_int("hidden", v) for v in sizes]
-    if net == "multi-layer":
-        if not sizes:
-            raise InputError("hidden must name at least one hidden layer's size")
-        return tuple(sizes)
-    if len(sizes) != 1:
-        raise InputError(f"hidden takes one size for the {net} net, got {list(value)!r}; "
-                         "a list of sizes is for --net multi-layer")
-    return sizes[0]
 
 
 @dataclass

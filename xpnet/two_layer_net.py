@@ -22,6 +22,7 @@ from .backend import (
     to_device,
     use_device,
 )
+from .common.optimizer import state_copies
 from .dataset import npy
 from .dataset.atomic import atomic_write
 from .errors import InputError, ModelFileError, first_line
@@ -31,17 +32,41 @@ from .gradient import numerical_gradient as generic_numerical_gradient
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
 
-def _on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
+def on_its_device(method: Callable[..., Any]) -> Callable[..., Any]:
     """Run a public method with the net's device current (its GPU for CuPy's work)."""
     @functools.wraps(method)
-    def on_device(self: TwoLayerNet, *args: Any, **kwargs: Any) -> Any:
+    def on_device(self: Any, *args: Any, **kwargs: Any) -> Any:
         with use_device(self.device):
             return method(self, *args, **kwargs)
 
     return on_device
 
 
-class TwoLayerNet:
+class NetFace:
+    """What every net a run trains shares of its face (TwoLayerNet, xpnet.nets.BookNet):
+    ``params`` on ``device`` in ``dtype``, named ``param_names`` in file order."""
+
+    params: dict[str, Any]
+    param_names: tuple[str, ...]
+    device: Device
+    dtype: np.dtype
+
+    def host_params(self) -> dict[str, np.ndarray]:
+        """Host copies of the parameters, in ``param_names`` order."""
+        return {k: asnumpy(self.params[k]).copy() for k in self.param_names}
+
+    def set_params(self, arrays: Mapping[str, Any]) -> None:
+        """Copy host ``arrays`` (exactly ``param_names``, the net's shapes, finite) into
+        the parameters, in place, in the net's dtype; ModelFileError if they do not fit."""
+        copy_params_in(self.params, arrays, self.device, self.dtype)
+
+    def _state_bytes(self, optimizer: Any) -> int:
+        """Bytes of the parameters, their gradients and ``optimizer``'s state arrays."""
+        count = sum(int(p.size) for p in self.params.values())
+        return count * (2 + state_copies(optimizer)) * self.dtype.itemsize
+
+
+class TwoLayerNet(NetFace):
     """``softmax(sigmoid(x @ W1 + b1) @ W2 + b2)``, trained on the book's cross-entropy.
 
     Weights are ``weight_init_std * randn``, biases zero. With ``seed=None`` they are drawn
@@ -75,7 +100,9 @@ class TwoLayerNet:
         self.device = parse_device(device)
         if seed is not None:
             seed = inputs.seed("seed", seed)
-        _check_fits(input_size, hidden_size, output_size, self.device)
+        check_fits(f"TwoLayerNet({input_size}, {hidden_size}, {output_size})",
+                   input_size * hidden_size + hidden_size + hidden_size * output_size
+                   + output_size, self.device)
         self._pending: list[tuple[inputs.LabelCheck, str]] = []  # label checks not yet read
         if seed is None:
             # The book's global generator, so a reader's np.random.seed() still applies.
@@ -115,23 +142,17 @@ class TwoLayerNet:
         """The net in one line, e.g. ``TwoLayerNet(784, 50, 10)``."""
         return "TwoLayerNet({}, {}, {})".format(*self.sizes)
 
-    def step_bytes(self, batch_size: int) -> int:
-        """About the device memory one training step of ``batch_size`` samples needs."""
+    def step_bytes(self, batch_size: int, optimizer: Any = None) -> int:
+        """About the device memory one training step of ``batch_size`` samples needs: the
+        parameters, their gradients and ``optimizer``'s state (``state_copies``), then the
+        batch's activations."""
         d, h, c = self.sizes
         # x batch, hidden activations and their gradient, logits and theirs, indices
-        return batch_size * ((d + 2 * h + 2 * c) * self.dtype.itemsize + 8)
+        return (self._state_bytes(optimizer)
+                + batch_size * ((d + 2 * h + 2 * c) * self.dtype.itemsize + 8))
 
     def start_iteration(self, iteration: int) -> None:
         """Nothing to do: this net draws no random numbers while training."""
-
-    def host_params(self) -> dict[str, np.ndarray]:
-        """Host copies of the parameters, in ``param_names`` order."""
-        return {k: asnumpy(self.params[k]).copy() for k in PARAM_NAMES}
-
-    def set_params(self, arrays: Mapping[str, Any]) -> None:
-        """Copy host ``arrays`` (exactly ``param_names``, the net's shapes) into the
-        parameters, in place, in the net's dtype; ModelFileError if they do not fit."""
-        copy_params_in(self.params, arrays, self.device, self.dtype)
 
     # -- the input boundary: check and normalise once, then trust ---------------------
 
@@ -183,13 +204,13 @@ class TwoLayerNet:
         z1 = sigmoid(x @ p["W1"] + p["b1"])
         return z1, z1 @ p["W2"] + p["b2"]
 
-    @_on_its_device
+    @on_its_device
     def predict(self, x: Any) -> Any:
         """Class probabilities (B, C) for inputs x (B, D); a 1-D x gives (C,)."""
         y = softmax(self._logits(self._checked_x(x))[1])
         return y.reshape(-1) if np.ndim(x) == 1 else y
 
-    @_on_its_device
+    @on_its_device
     def loss(self, x: Any, t: Any) -> float:
         """The book's cross-entropy of ``predict(x)`` against labels or one-hot ``t``.
 
@@ -202,13 +223,13 @@ class TwoLayerNet:
         x, labels, check = self._checked_batch(x, t, "loss()")
         return self._read(self._loss(x, labels), check)
 
-    @_on_its_device
+    @on_its_device
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of samples whose argmax prediction equals the label (labels or one-hot)."""
         x, labels, check = self._checked_batch(x, t, "accuracy()")
         return self._read(self._hits(x, labels), check) / x.shape[0]
 
-    @_on_its_device
+    @on_its_device
     def loss_and_gradient(self, x: Any, t: Any) -> tuple[Any, dict[str, Any]]:
         """Backprop: the loss and the gradient dict from one forward pass.
 
@@ -222,7 +243,7 @@ class TwoLayerNet:
         """Backprop gradients ``{"W1", "b1", "W2", "b2"}``; t may be labels or one-hot."""
         return self.loss_and_gradient(x, t)[1]
 
-    @_on_its_device
+    @on_its_device
     def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
         """Central-difference gradients (h = 1e-4) of the loss for every parameter.
 
@@ -275,7 +296,7 @@ class TwoLayerNet:
 
     # -- files ---------------------------------------------------------------------------
 
-    @_on_its_device
+    @on_its_device
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the parameters to ``path`` as ``.npz`` (no pickle), atomically.
 
@@ -323,7 +344,8 @@ def copy_params_in(params: Mapping[str, Any], arrays: Mapping[str, Any], device:
     """``params[k][...] = arrays[k]`` for every name, after checking names and shapes.
 
     In place, so whatever holds the parameter arrays (layers, a captured CUDA step) sees
-    the new values. ModelFileError, one line, if names or shapes differ.
+    the new values. ModelFileError, one line, if names or shapes differ or a value is NaN
+    or infinite in ``dtype`` (a damaged file: no run saves such parameters to go on from).
     """
     if set(arrays) != set(params):
         raise ModelFileError(f"parameters {sorted(arrays)} do not fit this net's "
@@ -334,24 +356,30 @@ def copy_params_in(params: Mapping[str, Any], arrays: Mapping[str, Any], device:
         if a.shape != p.shape or not np.issubdtype(a.dtype, np.number):
             raise ModelFileError(f"parameter {key} is {a.dtype} {a.shape}; this net's is "
                                  f"{np.dtype(dtype).name} {p.shape}")
+        with np.errstate(over="ignore"):  # a value too big for the dtype: refused next
+            a = a.astype(dtype, copy=False)
+        if not np.isfinite(a).all():
+            raise ModelFileError(f"parameter {key} holds NaN or infinity (in "
+                                 f"{np.dtype(dtype).name}): the parameters are damaged")
         checked[key] = a
     with use_device(device):
         for key, p in params.items():
-            p[...] = to_device(checked[key].astype(dtype, copy=False), device)
+            p[...] = to_device(checked[key], device)
 
 
-def _check_fits(d: int, h: int, c: int, device: Device) -> None:
-    """Refuse a net whose parameters would not fit, before anything is allocated.
+def check_fits(net: str, param_count: int, device: Device) -> None:
+    """Refuse the net described by ``net`` (e.g. ``TwoLayerNet(784, 50, 10)``) if its
+    ``param_count`` parameters would not fit ``device``, before any is drawn.
 
-    They are drawn on the host in float64 (one seed, one start on every device), so that
-    size is checked against half the device's memory (RAM for the CPU).
+    Every net draws its weights on the host in float64 (one seed, one start on every
+    device), so that size is checked against half the device's memory (RAM for the CPU).
     """
-    need = (d * h + h + h * c + c) * 8
+    need = int(param_count) * 8
     have = device_memory_bytes(device)
     if have and need > have // 2:
-        raise InputError(f"a TwoLayerNet({d}, {h}, {c}) needs {need / 2**30:.1f} GiB for its "
-                         f"parameters, more than half of the {have / 2**30:.1f} GiB of "
-                         f"{device}; use a smaller hidden size")
+        raise InputError(f"a {net} needs {need / 2**30:.1f} GiB for its parameters, more "
+                         f"than half of the {have / 2**30:.1f} GiB of {device}; use a "
+                         "smaller hidden size")
 
 
 def save_params(path: str | os.PathLike[str], params: Mapping[str, np.ndarray]) -> None:

@@ -10,8 +10,12 @@ from typing import Any
 import numpy as np
 
 from xpnet.backend import Device, get_array_module, parse_device, to_device
+from xpnet.inputs import SCALE_NAMES
 
 from . import params_file
+
+# std = sqrt(numerator / fan_in) for each scale of SCALE_NAMES' values
+SCALE_NUMERATORS = {"he": 2.0, "xavier": 1.0}
 
 
 class OnDevice:
@@ -68,14 +72,12 @@ def randn(*shape: int, rng: np.random.Generator | None = None) -> np.ndarray:
 
 
 def init_scale(weight_init_std: float | str, fan_in: int) -> Any:
-    """The std of a layer's weights: a number as given, or He (``'relu'``, ``'he'``:
-    sqrt(2 / fan_in)) or Xavier (``'sigmoid'``, ``'xavier'``: sqrt(1 / fan_in))."""
-    name = str(weight_init_std).lower()
-    if name in ("relu", "he"):
-        return np.sqrt(2.0 / fan_in)
-    if name in ("sigmoid", "xavier"):
-        return np.sqrt(1.0 / fan_in)
-    return weight_init_std
+    """The std of a layer's weights: a number as given, or a scale named in
+    ``xpnet.inputs.SCALE_NAMES``: He's sqrt(2 / fan_in), Xavier's sqrt(1 / fan_in)."""
+    scale = SCALE_NAMES.get(str(weight_init_std).lower())
+    if scale is None:
+        return weight_init_std
+    return np.sqrt(SCALE_NUMERATORS[scale] / fan_in)
 
 
 def backward(layers: Iterable[Any], last_layer: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from xpnet.backend import asnumpy, get_array_module
-from xpnet.inputs import InputError, choice
+from xpnet.inputs import OPTIMIZERS, InputError, choice
 
 from .util import onto_device_of
 
@@ -149,6 +149,7 @@ class Adam:
 
 # -- for runs that stop and resume (xpnet train): not part of the book's API -------------
 
+# Keyed by xpnet.inputs.OPTIMIZERS, in its order (tests/test_nets.py holds them equal).
 CLASSES = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad,
            "rmsprop": RMSprop, "adam": Adam}
 # The per-parameter state arrays of each optimizer, by attribute name.
@@ -161,7 +162,16 @@ Optimizer = SGD | Momentum | Nesterov | AdaGrad | RMSprop | Adam
 def make(name: str, lr: float) -> Optimizer:
     """The optimizer called ``name`` (``xpnet.inputs.OPTIMIZERS``) with learning rate
     ``lr`` and the book's other settings."""
-    return CLASSES[choice("optimizer", name, tuple(CLASSES))](lr=lr)
+    return CLASSES[choice("optimizer", name, OPTIMIZERS)](lr=lr)
+
+
+def state_copies(opt: Any) -> int:
+    """How many arrays the size of the parameters ``opt`` keeps (its ``SLOTS``: Adam 2,
+    SGD 0); None (no optimizer yet) 0; an optimizer not of the book's six, Adam's 2, the
+    most any of them keeps."""
+    if opt is None:
+        return 0
+    return len(SLOTS.get(type(opt), ("m", "v")))
 
 
 def state(opt: Optimizer) -> tuple[dict[str, np.ndarray], dict[str, int]]:
@@ -184,14 +194,15 @@ def restore(opt: Optimizer, arrays: Mapping[str, np.ndarray], scalars: Mapping[s
 
     Each array goes onto its parameter's device in its dtype. No arrays: a fresh state
     (saved before the first update). Names, shapes or counters that do not fit
-    ``params`` and ``opt`` raise InputError.
+    ``params`` and ``opt``, or a value that is NaN or infinite (a damaged file: a run's
+    state is always finite), raise InputError.
     """
     slots = SLOTS[type(opt)]
     expected = {f"{slot}.{key}" for slot in slots for key in params}
     given = set(arrays)
     if given and given != expected:
         raise InputError(
-            f"optimizer state does not fit a {type(opt).__name__} of these parameters: "
+            f"optimizer state does not fit {type(opt).__name__} for these parameters: "
             f"missing {sorted(expected - given)}, unexpected {sorted(given - expected)}")
     restored = {}
     for slot in slots if given else ():
@@ -200,14 +211,19 @@ def restore(opt: Optimizer, arrays: Mapping[str, np.ndarray], scalars: Mapping[s
             a = np.asarray(arrays[f"{slot}.{key}"])
             if a.shape != p.shape or not np.issubdtype(a.dtype, np.floating):
                 raise InputError(f"optimizer state {slot}.{key} is {a.dtype} {a.shape}; "
-                                     f"its parameter is {p.dtype} {p.shape}")
-            restored[slot][key] = onto_device_of(np.array(a, dtype=p.dtype), p)
+                                 f"its parameter is {p.dtype} {p.shape}")
+            with np.errstate(over="ignore"):  # a value too big for the dtype: refused next
+                host = np.array(a, dtype=p.dtype)
+            if not np.isfinite(host).all():
+                raise InputError(f"optimizer state {slot}.{key} holds NaN or infinity (in "
+                                 f"{np.dtype(p.dtype).name}): the saved state is damaged")
+            restored[slot][key] = onto_device_of(host, p)
     if isinstance(opt, Adam):
         count = scalars.get("iter")
         if not isinstance(count, (int, np.integer)) or isinstance(count, bool) or count < 0 \
                 or (count == 0) != (not given):
             raise InputError(f"Adam's saved iteration count {count!r} does not fit its "
-                                 f"{'saved' if given else 'missing'} moments")
+                             f"{'saved' if given else 'missing'} moments")
         opt.iter = int(count)
     for slot in slots:
         setattr(opt, slot, restored.get(slot))
