@@ -217,3 +217,43 @@ def test_an_adam_count_other_than_the_runs_iterations_is_a_damaged_checkpoint(
                                              r"in 7 iterations.*it is damaged") as err:
         run(MULTI, data=data, out=out, resume=True)
     assert "\n" not in str(err.value)
+
+
+def test_a_conv_run_evaluates_on_its_first_eval_samples_and_its_final_test_on_all(
+        tiny, tmp_path) -> None:
+    import dataclasses
+
+    config = dataclasses.replace(CONV, eval_samples=8, iters=7)
+    out = claim_dir(tmp_path / "run")
+    seen = []
+    result = run(config, data=tiny, out=out, on_epoch=lambda *a: seen.append(a))
+    net, m = load_net(out)
+    x, t, xt, tt = float_arrays(tiny, config.dtype)  # 60 train, 20 test images
+    assert (m["eval_samples"], m["final_train_acc_samples"], m["final_test_acc_samples"]) == (
+        8, 8, 20)
+    assert result.final_train_acc == net.accuracy(x[:8], t[:8]) == m["final_train_acc"]
+    assert result.final_test_acc == net.accuracy(xt, tt) == m["final_test_acc"]
+    # the evaluation after the last step (iteration 6: an epoch is 6) scored the same 8
+    assert seen[-1] == (6, result.final_train_acc, net.accuracy(xt[:8], tt[:8]))
+    assert CONV.eval_samples == 1000  # the conv nets' default: the book Trainer's
+
+
+def test_a_set_smaller_than_eval_samples_is_scored_whole(finished) -> None:
+    m = read_metrics(finished["simple-conv"])  # 1000 of 60 train and 20 test images
+    assert (m["eval_samples"], m["final_train_acc_samples"], m["final_test_acc_samples"]) == (
+        1000, 60, 20)
+
+
+def test_a_checkpoint_of_an_older_xpnet_evaluates_every_image_as_it_did(tiny,
+                                                                         tmp_path) -> None:
+    out = claim_dir(tmp_path / "old")
+    calls = iter(range(10**6))
+    run(CONV, data=tiny, out=out, stop=lambda: next(calls) == 3)
+    state, arrays = _checkpoint_members(out / CHECKPOINT)
+    del state["config"]["eval_samples"]
+    arrays["state"] = np.array(json.dumps(state))
+    np.savez(out / CHECKPOINT, **arrays)
+    assert read_checkpoint(out)["config"].eval_samples == 0
+    assert run(CONV, data=tiny, out=out, resume=True).status == "finished"
+    m = read_metrics(out)
+    assert (m["config"]["eval_samples"], m["final_train_acc_samples"]) == (0, 60)

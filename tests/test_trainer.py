@@ -359,3 +359,38 @@ def test_divergence_with_an_optimizer_without_lr_names_no_rate() -> None:
     message = str(err.value)
     assert message.endswith("training diverged; try a smaller learning rate")
     assert "\n" not in message
+
+
+def test_evaluations_score_the_first_eval_samples_images_of_each_set(rng) -> None:
+    x, t = blobs(rng, 200)
+    xt, tt = blobs(np.random.default_rng(1), 50)
+    seen = []
+
+    class Spy(TwoLayerNet):
+        def _accuracy(self, x, labels):
+            seen.append(x.shape[0])
+            return super()._accuracy(x, labels)
+
+    def fit(**options):
+        net = Spy(8, 6, 3, seed=2)
+        h = train(net, x, t, xt, tt, iters_num=21, batch_size=20, seed=3, **options)
+        return net, h
+
+    _, whole = fit()  # evaluated after steps 0, 10 and 20, the last
+    assert seen == [200, 50] * 3
+    seen.clear()
+    net, part = fit(eval_samples=30)
+    assert seen == [30, 30] * 3  # the first 30 of the train and of the test set
+    assert part.train_loss_list == whole.train_loss_list  # training itself is the same
+    want = [TwoLayerNet._accuracy(net, net_x, net_t) for net_x, net_t in
+            ((x[:30], t[:30]), (xt[:30], tt[:30]))]
+    assert [part.train_acc_list[-1], part.test_acc_list[-1]] == want
+    seen.clear()
+    fit(eval_samples=0)  # 0: every image
+    assert seen == [200, 50] * 3
+    seen.clear()
+    fit(eval_samples=80)  # more than the test set holds: all of it
+    assert seen == [80, 50] * 3
+    for bad in (-1, 1.5, "10", True):
+        with pytest.raises(InputError, match="eval_samples"):
+            train(Spy(8, 6, 3, seed=2), x, t, xt, tt, iters_num=1, eval_samples=bad)

@@ -255,6 +255,12 @@ class RunRecord:
             doc["wall_time_s"] = wall_time_s
         if result is not None:
             doc.update(_results(result))
+            # what the final accuracies were measured on (the first N of each set)
+            n = self.config.eval_samples
+            train_size = self.data["train_size"]
+            doc.update(eval_samples=n,
+                       final_train_acc_samples=min(n, train_size) if n else train_size,
+                       final_test_acc_samples=self.data["test_size"])
         return doc
 
 
@@ -556,7 +562,8 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
                 raise ValueError(f"format {npz['format']}")
             state = json.loads(str(npz["state"]))
             losses = npz["train_loss_list"]
-        config = RunConfig.from_dict(state["config"])
+        # a checkpoint of an older xpnet evaluated every image
+        config = RunConfig.from_dict({"eval_samples": 0, **state["config"]})
         names = _names(state.get("param_names", PARAM_NAMES), "param_names")
         opt = state.get("optimizer", {"name": config.optimizer, "arrays": [], "scalars": {}})
         if not isinstance(opt, dict) or opt.get("name") != config.optimizer:

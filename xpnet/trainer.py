@@ -127,6 +127,7 @@ def train(
     checkpoint_every: int | None = None,
     cuda_graph: bool | None = None,
     optimizer: Updater | None = None,
+    eval_samples: int | None = None,
 ) -> History:
     """Train ``network`` in place by mini-batch gradient descent, exactly as the book's loop.
 
@@ -139,8 +140,10 @@ def train(
     when the same object is passed back; None is ``SGD(learning_rate)``, chapter 4's
     ``W -= learning_rate * g`` (``learning_rate`` is not used otherwise). At every
     iteration ``i`` with ``i % iter_per_epoch == 0`` (``i = 0`` included) it measures
-    train and test accuracy on the full sets and calls ``on_epoch(i, train_acc, test_acc)``.
-    Labels may be integers or one-hot.
+    train and test accuracy and calls ``on_epoch(i, train_acc, test_acc)``: on the full
+    sets, or with ``eval_samples`` N on the first N images of each (the book's Trainer's
+    ``evaluate_sample_num_per_epoch``; None or 0: every image). Labels may be integers or
+    one-hot.
 
     The data is moved to the network's device once; batches are drawn there, and the
     GPU is only waited for at evaluations. ``seed`` fixes the batch sequence (None: a
@@ -176,6 +179,8 @@ def train(
                          f"...), got {type(optimizer).__name__}")
     if checkpoint_every is not None:
         checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
+    if eval_samples is not None and not (type(eval_samples) is int and eval_samples == 0):
+        eval_samples = inputs.positive_int("eval_samples", eval_samples)
     if cuda_graph not in (None, True, False):
         raise InputError(f"cuda_graph must be True, False or None (on for CUDA), got "
                          f"{cuda_graph!r}")
@@ -189,6 +194,9 @@ def train(
         loop = _Loop(network, train_set, test_set, history, batch_size, optimizer, grad)
         loop.on_epoch, loop.on_checkpoint = on_epoch, on_checkpoint
         loop.checkpoint_every = checkpoint_every
+        if eval_samples:  # views of the first rows: nothing copied
+            loop.eval_sets = tuple((x[:eval_samples], t[:eval_samples])
+                                   for x, t in (train_set, test_set))
         stream: Any = contextlib.nullcontext()
         if is_cupy_array(train_set[0]):
             synchronize(network.device)  # the uploads, before work on a stream of its own
@@ -288,6 +296,7 @@ class _Loop:
         self.network = network
         self.grad = grad
         self.train_set, self.test_set = train_set, test_set
+        self.eval_sets = train_set, test_set  # what evaluations score
         self.history = history
         self.batch_size = batch_size
         self.optimizer = optimizer
@@ -344,11 +353,11 @@ class _Loop:
         self.losses.put(iteration, loss)
 
     def evaluate(self, done: int) -> None:
-        """Accuracy on both full sets after ``done`` iterations (the book's epoch line)."""
+        """Accuracy on both sets (or their first ``eval_samples``) after ``done``
+        iterations: the book's epoch line."""
         self.losses.flush(done)
         h = self.history
-        train_acc = self.network._accuracy(*self.train_set)
-        test_acc = self.network._accuracy(*self.test_set)
+        train_acc, test_acc = (self.network._accuracy(*s) for s in self.eval_sets)
         h.train_acc_list.append(train_acc)
         h.test_acc_list.append(test_acc)
         h.eval_iterations.append(done - 1)
