@@ -82,7 +82,7 @@ def test_multi_layer_with_adam_trains_and_records_its_settings(multi_run) -> Non
     (["--weight-init-std", "he"], "weight_init_std he is a scale by name, for --net multi"),
     (["--net", "simple-conv", "--grad", "numerical"], "grad numerical is for the two-layer"),
     (["--net", "multi-layer", "--hidden", "100x"], "argument --hidden: expected a size"),
-    (["--net", "multi-layer", "--hidden", "100,,50"], "argument --hidden: expected a size"),
+    (["--net", "multi-layer", "--hidden", "100++50"], "argument --hidden: expected a size"),
     (["--net", "multi-layer", "--hidden", "0x4"], "argument --hidden: expected a size"),
     (["--weight-init-std", "glorot"], "expected a positive number or one of relu, he"),
     (["--weight-decay", "-0.1"], "argument --weight-decay: expected a number >= 0"),
@@ -107,16 +107,79 @@ def test_a_bad_combination_is_one_line_in_a_real_process(toy, tmp_path) -> None:
                     "simple-conv net's is relu")
 
 
+def net_of(command: str, text: str) -> tuple[int, ...] | None:
+    """The layers of ``xpnet COMMAND --net multi-layer --hidden TEXT``; None if refused."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            args = cli.build_parser().parse_args([command, "--net", "multi-layer",
+                                                  "--hidden", text])
+        except SystemExit as refused:
+            assert refused.code == 2
+            return None
+    return RunConfig(net=args.net, hidden=args.hidden).hidden
+
+
 @pytest.mark.parametrize(("text", "hidden"), [
     ("100x4", (100, 100, 100, 100)),
-    ("100,100,100", (100, 100, 100)),
     ("100x2+50", (100, 100, 50)),
-    ("100x2,50", (100, 100, 50)),
-    ("64", (64,)),
+    ("50+20x2", (50, 20, 20)),
+    (" 64 ", (64,)),
 ])
 def test_hidden_layer_forms(text, hidden) -> None:
-    args = cli.build_parser().parse_args(["train", "--net", "multi-layer", "--hidden", text])
-    assert RunConfig(net=args.net, hidden=args.hidden).hidden == hidden
+    assert net_of("train", text) == net_of("gradcheck", text) == hidden
+
+
+def sweep_trials(*args: str) -> list[RunConfig]:
+    """The trials ``xpnet sweep ARGS`` would run (nothing read, nothing run)."""
+    from xpnet.cli.sweep import _plan
+
+    parsed = cli.build_parser().parse_args(["sweep", "--dataset", "fashion-mnist", *args])
+    return _plan(parsed, None)[0]
+
+
+@pytest.mark.parametrize("text", ["100x2+50", "100x4", "64", "100,50", "50,100x2",
+                                  "100+50,20"])
+def test_a_hidden_that_train_takes_is_the_one_net_a_sweep_of_it_trains(text) -> None:
+    # The same text means the same nets in every command: one net in train and
+    # gradcheck exactly when a sweep makes one trial of it, and the same net.
+    trials = [c.hidden for c in sweep_trials("--net", "multi-layer", "--hidden", text)]
+    assert len(trials) == text.count(",") + 1
+    for command in ("train", "gradcheck"):
+        net = net_of(command, text)
+        assert (trials == [net]) if len(trials) == 1 else (net is None), (command, net, trials)
+
+
+def test_a_comma_in_a_sweeps_hidden_separates_nets_as_in_every_setting() -> None:
+    assert [c.hidden for c in sweep_trials("--net", "multi-layer", "--hidden", "50,100")] == [
+        (50,), (100,)]
+    assert [c.hidden for c in sweep_trials("--net", "multi-layer", "--hidden",
+                                           "100x2+50,30")] == [(100, 100, 50), (30,)]
+
+
+@pytest.mark.parametrize(("text", "joined", "repeated"), [
+    ("100,50", "100+50", "100x2"),
+    ("100,100,100", "100+100+100", "100x3"),
+    ("100x2,50", "100+100+50", "100x2+50"),
+    ("a,b", "100+50", "100x2"),  # not sizes: the spelling still comes first
+])
+@pytest.mark.parametrize("command", ["train", "gradcheck"])
+def test_a_comma_in_hidden_is_refused_in_one_line_with_the_spelling(command, text, joined,
+                                                                   repeated) -> None:
+    status, stdout, stderr = run_main(command, "--net", "multi-layer", "--hidden", text,
+                                      "--data-dir", "/nonexistent")
+    assert (status, stdout) == (2, "")
+    assert stderr == (f"xpnet {command}: error: --hidden {text}: write a net's layers joined by "
+                      f"+ ({joined}) or repeated with x ({repeated}); a comma separates values "
+                      f"to try in xpnet sweep (see xpnet {command} --help)\n")
+
+
+def test_the_comma_refusal_in_a_real_process(toy, tmp_path) -> None:
+    line = one_line_error(xpnet("train", *toy, "--net", "multi-layer", "--hidden", "100,50",
+                                "--iters", "1", "--out", str(tmp_path / "run")))
+    assert line == ("xpnet train: error: --hidden 100,50: write a net's layers joined by + "
+                    "(100+50) or repeated with x (100x2); a comma separates values to try in "
+                    "xpnet sweep (see xpnet train --help)")
+    assert not (tmp_path / "run").exists()
 
 
 def test_unset_flags_stay_unset_so_the_net_decides() -> None:

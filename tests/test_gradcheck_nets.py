@@ -103,7 +103,7 @@ def test_fused_and_the_books_loop_give_the_same_differences(capsys, fashion,
         return real(loss, params, looped[-1])
 
     monkeypatch.setattr(_gradient_check, "loop", loop)
-    common = (*fashion, "--net", "multi-layer", "--hidden", "8,6", "--weight-decay", "0.5",
+    common = (*fashion, "--net", "multi-layer", "--hidden", "8+6", "--weight-decay", "0.5",
               "--activation", "sigmoid", "--seed", "2")
     fused = differences(gradcheck(capsys, *common)[1])
     assert looped == []

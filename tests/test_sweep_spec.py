@@ -62,11 +62,12 @@ def test_hidden_layers_in_a_sweep(text, values):
     assert len(spec) == len(values)
 
 
-def test_train_reads_the_same_layer_forms_with_commas_joining_layers():
-    assert layers("hidden", "100,100,100", ",+") == (100, 100, 100)
-    assert layers("hidden", "100x4", ",+") == (100,) * 4
-    assert layers("hidden", "100x2+50", ",+") == layers("hidden", "100,100,50", ",+")
-    assert layers("hidden", " 50 ", ",+") == 50
+def test_one_value_of_layers_is_read_alone():
+    assert layers("hidden", "100x4") == (100,) * 4
+    assert layers("hidden", "100x2+50") == layers("hidden", "100+100+50") == (100, 100, 50)
+    assert layers("hidden", " 50 ") == 50
+    with pytest.raises(SpecError, match="'100,50' is not an integer"):
+        layers("hidden", "100,50")  # a comma is the sweep's, between values
     for value in [(100,) * 4, (100, 100, 50), (20, 30, 40)]:
         assert layers("hidden", show(value)) == value  # what the table shows, a sweep takes
     assert [show(v) for v in [(100,) * 4, (100, 100, 50), (7,), 50, 1e-06, "he"]] == [
@@ -187,9 +188,9 @@ def test_trial_key_is_a_stable_hash_of_the_settings_that_decide_the_numbers():
     config = RunConfig(dataset="fashion-mnist", lr=0.1, hidden=50, seed=0, iters=2000)
     # Every setting, resolved: the net and what RunConfig filled in for it are in the key.
     text = ('{"activation":"sigmoid","batch_size":100,"dataset":"fashion-mnist",'
-            '"device":"cpu","dtype":"float64","grad":"backprop","hidden":50,"iters":2000,'
-            '"lr":0.1,"net":"two-layer","optimizer":"sgd","seed":0,"weight_decay":0.0,'
-            '"weight_init_std":0.01}')
+            '"device":"cpu","dtype":"float64","eval_samples":0,"grad":"backprop","hidden":50,'
+            '"iters":2000,"lr":0.1,"net":"two-layer","optimizer":"sgd","seed":0,'
+            '"weight_decay":0.0,"weight_init_std":0.01}')
     assert trial_key(config) == hashlib.sha256(text.encode()).hexdigest()[:12]
     assert trial_key(RunConfig(**config.to_dict())) == trial_key(config)
     moved = RunConfig(**{**config.to_dict(), "data_dir": "/elsewhere", "cuda_graph": False})

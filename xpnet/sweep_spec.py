@@ -4,12 +4,13 @@ Every setting of a run (``RunConfig``) is given as one of:
 
 - **values**, crossed into a grid: ``0.1``, a list ``0.01,0.1,1``, and for integer settings
   ranges ``0-4`` (0 to 4 inclusive) and ``50-200:50`` (step 50), mixed freely: ``0-2,10``;
-- **hidden layers** (``--hidden``): a comma separates the values to try, so one value
-  names all of a net's hidden layers without commas: ``100x4`` is four layers of 100
-  (SIZExCOUNT), sizes that differ are joined with ``+`` (``100x2+50``), and a range takes
-  a count too (``50-200:50x4``: four layers of each width). A list that repeats a size
-  (``100,100,100``) is refused: it reads as layers, which a sweep writes ``100x3``.
-  ``xpnet train --hidden`` reads the same forms, and a comma there joins layers too;
+- **hidden layers** (``--hidden``): a comma separates the values to try, as for every
+  setting (``50,100``: two nets of one layer), so one value names all of a net's hidden
+  layers, spelled as in ``xpnet train``: ``100x4`` is four layers of 100 (SIZExCOUNT),
+  layers are joined with ``+`` (``100x2+50``), and a range takes a count too
+  (``50-200:50x4``: four layers of each width). A list that repeats a size
+  (``100,100,100``) is refused: trying a value twice gives nothing, so it meant layers,
+  which are written ``100x3``;
 - **a distribution**, drawn once per ``--trials`` draw (the book's random search, ch. 6.5):
   ``log:LOW:HIGH`` (log-uniform), ``uniform:LOW:HIGH``, ``int:LOW:HIGH`` (integers,
   inclusive). Integer settings round a log-uniform draw to the nearest integer.
@@ -25,7 +26,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,7 +89,7 @@ class Stacked:
     def __len__(self) -> int:
         return len(self.widths)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
         return ((w,) * self.count for w in self.widths)
 
 
@@ -125,20 +126,21 @@ class Distribution:
         return int(round(value)) if integer else float(f"{value:.6g}")
 
 
-def layers(name: str, text: str, joins: str = "+") -> int | tuple[int, ...]:
-    """Hidden sizes from ``SIZE``, ``SIZExCOUNT`` and parts joined by any of ``joins``.
+def layers(name: str, text: str) -> int | tuple[int, ...]:
+    """One net's hidden sizes: ``SIZE`` or ``SIZExCOUNT``, parts joined by ``+``.
 
     One plain size is an int (any net takes it); anything else is a tuple of sizes, one
-    per layer: ``100x2+50`` is (100, 100, 50). Raises SpecError naming ``name``'s flag.
+    per layer: ``100x2+50`` is (100, 100, 50). Every command spells a net's layers so.
+    Raises SpecError naming ``name``'s flag.
     """
-    parts = [text] if not joins else _split(text, joins)
+    parts = text.split("+")
     sizes: list[int] = []
     for part in parts:
         size_text, times, count_text = part.strip().partition("x")
         if not size_text or (times and not count_text):
             raise SpecError(f"{flag(name)}: {text!r} is not layer sizes; write SIZE, "
-                            f"SIZExCOUNT (100x4: four layers of 100) or sizes joined by "
-                            f"{' or '.join(joins)} (100{joins[0]}50)")
+                            "SIZExCOUNT (100x4: four layers of 100) or sizes joined by + "
+                            "(100+50)")
         size = _value(name, "int", size_text)
         count = _value(name, "int", count_text) if times else 1
         if len(sizes) + count > MAX_LAYERS:
@@ -146,12 +148,6 @@ def layers(name: str, text: str, joins: str = "+") -> int | tuple[int, ...]:
                             "layers; give fewer")
         sizes += [size] * count
     return sizes[0] if len(parts) == 1 and "x" not in text else tuple(sizes)
-
-
-def _split(text: str, joins: str) -> list[str]:
-    for join in joins[1:]:
-        text = text.replace(join, joins[0])
-    return text.split(joins[0])
 
 
 def parse(name: str, text: str) -> Values | Distribution:
@@ -197,7 +193,12 @@ def _layer_item(name: str, item: str) -> Any:
 
 
 def _refuse_repeated_sizes(name: str, text: str, parts: list[Any]) -> None:
-    """A list repeating a plain size (``100,100,100``) meant layers: say how to write them."""
+    """A list repeating a plain size (``100,100,100``) meant layers: say how to write them.
+
+    Trying one value twice gives nothing (the trials are deduplicated), so the only
+    reading that means something is a net's layers in a comma spelling (the book's
+    ``[100, 100, 100]``, an older xpnet train): refused, or it would silently run one
+    single-layer net."""
     plain = [p for p in parts if isinstance(p, int)]
     repeated = next((p for p in plain if plain.count(p) > 1), None)
     if repeated is not None:

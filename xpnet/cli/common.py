@@ -24,7 +24,11 @@ CLI_WORDS = Words(put_in="in a folder passed as --data-dir, or in",
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # One line, not argparse's usage block: the message says what to fix.
+        # One line, not argparse's usage block: the message says what to fix. A type's
+        # message that names its flag itself goes without argparse's "argument --flag: ".
+        head, _, rest = message.partition(": ")
+        if head.startswith("argument ") and rest.startswith(head.removeprefix("argument ") + " "):
+            message = rest
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -47,9 +51,37 @@ non_negative_float = _arg_type(float, inputs.non_negative_float, "a number >= 0"
 seed_int = _arg_type(int, inputs.seed, f"a seed in {inputs.SEED_RANGE}")
 weight_init = _arg_type(str, inputs.weight_init,
                         f"a positive number or one of {', '.join(inputs.WEIGHT_INITS)}")
-# One size, or a multi-layer net's sizes: 100,100,100, 100x4 (four of 100), 100x2+50.
-hidden_sizes = _arg_type(str, lambda name, text: sweep_spec.layers(name, text, ",+"),
-                         "a size such as 50, or layer sizes such as 100,100,100 or 100x4")
+
+
+def _one_net(name: str, text: str) -> int | tuple[int, ...]:
+    """One net's hidden sizes, spelled as a sweep spells one value (100x2+50)."""
+    if "," in text:
+        raise argparse.ArgumentTypeError(comma_in_layers(text))
+    return sweep_spec.layers(name, text)
+
+
+def comma_in_layers(text: str) -> str:
+    """Why ``--hidden TEXT`` with a comma is refused where it names one net, and the
+    spelling, with TEXT's own sizes when they are sizes."""
+    try:
+        parts = [sweep_spec.layers("hidden", part) for part in text.split(",")]
+        sizes = [s for p in parts for s in (p if isinstance(p, tuple) else (p,))]
+    except sweep_spec.SpecError:
+        sizes = [100, 50]
+    repeated = sweep_spec.show(tuple(sizes))
+    return (f"--hidden {text}: write a net's layers joined by + "
+            f"({'+'.join(map(str, sizes))}) or repeated with x "
+            f"({repeated if 'x' in repeated else f'{sizes[0]}x2'}); a comma separates "
+            "values to try in xpnet sweep")
+
+
+# One size, or a multi-layer net's sizes: 100x4 (four of 100), 100x2+50. Never a comma:
+# in xpnet sweep a comma separates the values to try, and a net is spelled alike everywhere.
+hidden_sizes = _arg_type(str, _one_net, "a size such as 50, or layer sizes such as 100x4 "
+                                        "or 100x2+50")
+HIDDEN_HELP = ("hidden units: one size, or for multi-layer its hidden layers' sizes joined "
+               "by + and repeated with x: 100x4 (four of 100), 100x2+50; no commas (a comma "
+               "separates the values to try in xpnet sweep)")
 
 # The book's values of each net's settings, as the help says them (a test holds them to
 # RunConfig's NET_DEFAULTS and DEFAULT_LR, which are not imported here: they pull Numba

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import InputError
 from ..inputs import ACTIVATIONS, FLOAT_DTYPES, NETS
 from .common import (
+    HIDDEN_HELP,
     NET_DEFAULT_HELP,
     add_data_args,
     hidden_sizes,
@@ -46,9 +47,7 @@ def register(sub: Any) -> None:
                    help="parameter and data dtype (default: float64)")
     g.add_argument("--samples", type=positive_int, default=3, help="samples (default: 3)")
     g.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
-                   help="hidden units: one size, or for multi-layer each hidden layer's: "
-                        "100,100,100, 100x4 (four of 100) or 100x2+50 (default: 50 for "
-                        "two-layer, 100x4 for multi-layer)")
+                   help=f"{HIDDEN_HELP} (default: 50 for two-layer, 100x4 for multi-layer)")
     g.add_argument("--activation", choices=ACTIVATIONS, default=None,
                    help="multi-layer's activation (default: relu)")
     g.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",

@@ -23,10 +23,11 @@ SETTING_HELP = {
     "lr": f"learning rate(s) (default: {NET_DEFAULT_HELP['lr']})",
     "weight_decay": "L2 weight decay(s) >= 0 of multi-layer, e.g. log:1e-8:1e-4 as the "
                     f"book's ch. 6.5 search (default: {NET_DEFAULT_HELP['weight_decay']})",
-    "hidden": "hidden units; a comma separates the values to try, so one value names all "
-              "of a net's layers: 100x6 (six layers of 100), 100x2+50 (sizes joined by +), "
-              "50-200:50x4 (four layers of each width); 100,100 is refused, as it would "
-              f"try 100 twice (default: {NET_DEFAULT_HELP['hidden']})",
+    "hidden": "hidden units; a comma separates the values to try, as for every setting "
+              "(50,100: two nets of one layer), so one value names all of a net's layers, "
+              "spelled as in xpnet train: 100x6 (six layers of 100), 100x2+50 (layers joined "
+              "by +), 50-200:50x4 (four layers of each width); 100,100 is refused, as it "
+              f"would try 100 twice (default: {NET_DEFAULT_HELP['hidden']})",
     "activation": f"relu and/or sigmoid (default: {NET_DEFAULT_HELP['activation']})",
     "seed": "seed(s) of weights and batches (default: one seed drawn from --sweep-seed, "
             "the same for every trial)",
