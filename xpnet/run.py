@@ -64,6 +64,7 @@ def run(
     stop: Callable[[], bool] | None = None,
     checkpoint_every: int | None = None,
     command: list[str] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Train the net ``config.net`` with ``config.optimizer`` as ``config`` says; write
     ``out`` if given.
@@ -74,20 +75,22 @@ def run(
     settings; only ``config.device`` and ``config.cuda_graph`` are taken from ``config``
     then). The folder is held (``xpnet.folder_lock``) for the whole run. ``stop``: asked
     after each step; when True the run ends early with status ``interrupted``, its
-    checkpoint written. A resume refuses other data than the run trained on. Raises
+    checkpoint written. ``on_start(net)``: called once the net is built and checked, before
+    training, with the net in words (its ``describe()``). A resume refuses other data than
+    the run trained on. Raises
     DivergenceError or a WriteFaultError (after recording ``failed`` where it can),
     RunFolderError, InputError.
     """
     out = Path(out) if out is not None else None
     with held(out) if out is not None else contextlib.nullcontext():
         return _run(config, data, out, resume, progress, on_epoch, stop, checkpoint_every,
-                    command)
+                    command, on_start)
 
 
 def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
          progress: bool | None, on_epoch: Callable[[int, float, float], None] | None,
          stop: Callable[[], bool] | None, checkpoint_every: int | None,
-         command: list[str] | None) -> RunResult:
+         command: list[str] | None, on_start: Callable[[str], None] | None) -> RunResult:
     t0 = time.perf_counter()
     config, checkpoint, started = _start(config, out, resume)
     if data is None:
@@ -118,6 +121,8 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
             "device": config.device}]
     else:
         history = History(iter_per_epoch=per_epoch, seed=config.seed)
+    if on_start is not None:
+        on_start(record.net)
 
     def save_checkpoint(h: History) -> None:
         write_checkpoint(out, config, network.host_params(), h, started, record,

@@ -27,7 +27,7 @@ from .common import (
 )
 
 TRAIN_SETTINGS = ("net", "optimizer", "seed", "dtype", "iters", "batch_size", "lr", "hidden",
-                  "activation", "weight_init_std", "weight_decay", "grad")
+                  "activation", "weight_init_std", "weight_decay", "grad", "eval_samples")
 
 
 def register(sub: Any) -> None:
@@ -95,6 +95,22 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad", choices=GRAD_METHODS, default=None,
                    help="backprop, or numerical (the fused central difference) (default: "
                         "backprop)")
+    p.add_argument("--eval-samples", type=_eval_samples, default=None, metavar="N",
+                   help="an evaluation scores the first N images of the train and of the "
+                        "test set, 0: every image (default: every image for two-layer and "
+                        "multi-layer, 1000 for simple-conv and deep-conv, as the book's "
+                        "Trainer); the final test accuracy is always the whole test set's")
+
+
+def _eval_samples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (every image) or a positive integer, "
+                                         f"got {text!r}")
+    return value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -167,23 +183,28 @@ def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) ->
     from ..run_folder import CHECKPOINT
 
     def on_epoch(i: int, train_acc: float, test_acc: float) -> None:
-        tqdm.write("train acc, test acc | " + str(train_acc) + ", " + str(test_acc))
+        tqdm.write("train acc, test acc | " + str(train_acc) + ", " + str(test_acc) + both)
 
     again = f"xpnet train --resume {quote(str(out))}"
-    with stop_on_signals() as received:
-        data = load_data(config)
-        print(f"xpnet {__version__}: {_describe(config, data.x_train.shape[1])} "
+    def on_start(net: str) -> None:  # the net run() built, named before it trains
+        print(f"xpnet {__version__}: {net} "
               f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
               f"test), device {config.device}, {config.dtype}, {config.grad}, "
               f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
               f"seed {config.seed}"
               + (f", resuming {out}" if resume else ""), flush=True)
+
+    with stop_on_signals() as received:
+        data = load_data(config)
+        train_size, test_size = data.x_train.shape[0], data.x_test.shape[0]
+        n = config.eval_samples
+        both = _first(n, train_size, test_size)
         try:
             result = run(config, data=data, out=out, resume=resume,
                          progress=False if args.no_progress else None, on_epoch=on_epoch,
                          stop=lambda: received() is not None,
                          checkpoint_every=args.checkpoint_every,
-                         command=["xpnet", *sys.argv[1:]])
+                         command=["xpnet", *sys.argv[1:]], on_start=on_start)
         except WriteFaultError as err:
             if not (out / CHECKPOINT).is_file():
                 raise
@@ -197,7 +218,8 @@ def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) ->
               f"continue with: {again}", file=sys.stderr)
         return 128 + signum
     print(f"done in {h.wall_time_s:.2f} s: after {config.iters} iterations train accuracy "
-          f"{result.final_train_acc:.4f}, test accuracy {result.final_test_acc:.4f} "
+          f"{result.final_train_acc:.4f}{_first(n, train_size)}, test accuracy "
+          f"{result.final_test_acc:.4f} "
           f"(seed {result.config.seed}); wrote {out}/metrics.json, accuracy.png, loss.png, "
           "params.npz, checkpoint.npz")
     if result.verdict:
@@ -205,11 +227,13 @@ def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) ->
     return 0
 
 
-def _describe(config: Any, features: int) -> str:
-    """The net ``config`` trains in one line (its ``describe()``), before it is trained."""
-    from ..backend import parse_device
-    from ..run_folder import build_net
-
-    # A throwaway copy on the CPU: the words come from the net itself, never a second
-    # spelling of them here; the weights it draws cost milliseconds.
-    return build_net(config, parse_device("cpu"), features=features).describe()
+def _first(n: int, train_size: int, test_size: int | None = None) -> str:
+    """" (first N images)" where an accuracy is of the first ``n`` images of a set (of
+    the train set of ``train_size`` and, if given, the test set of ``test_size``)."""
+    train_part = 0 < n < train_size
+    test_part = test_size is not None and 0 < n < test_size
+    if train_part and (test_part or test_size is None):
+        return f" (first {n} images)"
+    if train_part or test_part:
+        return f" (first {n} {'train' if train_part else 'test'} images)"
+    return ""
