@@ -80,8 +80,8 @@ def comma_in_layers(text: str) -> str:
 hidden_sizes = _arg_type(str, _one_net, "a size such as 50, or layer sizes such as 100x4 "
                                         "or 100x2+50")
 HIDDEN_HELP = ("hidden units: one size, or for multi-layer its hidden layers' sizes joined "
-               "by + and repeated with x: 100x4 (four of 100), 100x2+50; no commas (a comma "
-               "separates the values to try in xpnet sweep)")
+               "by + and repeated with x: 100x4 (four of 100), 100x2+50; no commas: in xpnet "
+               "sweep a comma separates the values to try")
 
 # The book's values of each net's settings, as the help says them (a test holds them to
 # RunConfig's NET_DEFAULTS and DEFAULT_LR, which are not imported here: they pull Numba
