@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import inputs, trainer
-from .backend import parse_device, to_device
+from .backend import parse_device, to_device, use_device
 from .common import optimizer as optimizers
 from .dataset import normalized
 from .dataset.atomic import WriteFaultError
@@ -155,10 +155,11 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
         # on the whole test set, and on the training images the evaluations scored (all
         # 60000 through a conv net would take minutes on a CPU).
         finished = history.iterations == config.iters
-        n = config.eval_samples or None
+        with use_device(network.device):  # a view of another GPU's array is made there
+            scored = x_train[:config.eval_samples or None], t_train[:config.eval_samples or None]
         result = RunResult(config=config, history=history,
                            status="finished" if finished else "interrupted",
-                           final_train_acc=network.accuracy(x_train[:n], t_train[:n]),
+                           final_train_acc=network.accuracy(*scored),
                            final_test_acc=network.accuracy(x_test, t_test),
                            params=network.host_params(),
                            wall_time_s=time.perf_counter() - t0, record=record)

@@ -89,3 +89,12 @@ def test_an_optimizer_the_layered_step_does_not_know_trains_eagerly_on_cuda(data
     np.testing.assert_allclose(gpu.train_loss_list, cpu.train_loss_list, rtol=0, atol=1e-12)
     for key, want in cpu_params.items():
         np.testing.assert_allclose(gpu_params[key], want, rtol=0, atol=1e-12, err_msg=key)
+
+
+def test_a_run_on_a_second_gpu_scores_its_first_eval_samples_as_the_cpu(data) -> None:
+    config = dataclasses.replace(MULTI, eval_samples=7, iters=5)
+    cpu = run(config, data=data)
+    gpu = run(dataclasses.replace(config, device="cuda:1"), data=data)
+    assert gpu.history.train_acc_list == cpu.history.train_acc_list
+    assert (gpu.final_train_acc, gpu.final_test_acc) == (cpu.final_train_acc,
+                                                         cpu.final_test_acc)
