@@ -182,23 +182,23 @@ def _train(args: argparse.Namespace, config: Any, out: Path, *, resume: bool) ->
     from ..run import load_data, run, stop_on_signals
     from ..run_folder import CHECKPOINT
 
-    def on_epoch(i: int, train_acc: float, test_acc: float) -> None:
-        tqdm.write("train acc, test acc | " + str(train_acc) + ", " + str(test_acc) + both)
-
     again = f"xpnet train --resume {quote(str(out))}"
-    def on_start(net: str) -> None:  # the net run() built, named before it trains
-        print(f"xpnet {__version__}: {net} "
-              f"on {config.dataset} ({data.x_train.shape[0]} train, {data.x_test.shape[0]} "
-              f"test), device {config.device}, {config.dtype}, {config.grad}, "
-              f"{config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
-              f"seed {config.seed}"
-              + (f", resuming {out}" if resume else ""), flush=True)
-
     with stop_on_signals() as received:
         data = load_data(config)
         train_size, test_size = data.x_train.shape[0], data.x_test.shape[0]
         n = config.eval_samples
         both = _first(n, train_size, test_size)
+
+        def on_start(net: str) -> None:  # the net run() built, named before it trains
+            print(f"xpnet {__version__}: {net} on {config.dataset} ({train_size} train, "
+                  f"{test_size} test), device {config.device}, {config.dtype}, "
+                  f"{config.grad}, {config.optimizer} lr {config.lr:g}, batch "
+                  f"{config.batch_size}, seed {config.seed}"
+                  + (f", resuming {out}" if resume else ""), flush=True)
+
+        def on_epoch(i: int, train_acc: float, test_acc: float) -> None:
+            tqdm.write(f"train acc, test acc | {train_acc}, {test_acc}{both}")
+
         try:
             result = run(config, data=data, out=out, resume=resume,
                          progress=False if args.no_progress else None, on_epoch=on_epoch,
