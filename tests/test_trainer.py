@@ -394,3 +394,22 @@ def test_evaluations_score_the_first_eval_samples_images_of_each_set(rng) -> Non
     for bad in (-1, 1.5, "10", True):
         with pytest.raises(InputError, match="eval_samples"):
             train(Spy(8, 6, 3, seed=2), x, t, xt, tt, iters_num=1, eval_samples=bad)
+
+
+def test_the_optimizers_state_counts_in_whether_a_step_fits(monkeypatch) -> None:
+    # Adam keeps two copies of every parameter: a memory that holds an SGD step (with
+    # room) but not Adam's state is refused before training, in one line.
+    from xpnet import nets
+    from xpnet.common import optimizer as optimizers
+
+    net = nets.build("multi-layer", features=16, classes=4, hidden=(30, 30), activation="relu",
+                     weight_init_std="he", weight_decay=0.0, dtype="float64", device="cpu",
+                     seed=0)
+    sgd, adam = optimizers.SGD(0.1), optimizers.Adam(0.01)
+    between = (net.step_bytes(8, sgd) + net.step_bytes(8, adam)) // 2
+    monkeypatch.setattr(trainer, "device_memory_bytes", lambda device: 2 * between)
+    x = np.random.default_rng(0).random((20, 16))
+    t = np.arange(20) % 4
+    train(net, x, t, x, t, iters_num=2, batch_size=8, optimizer=sgd, seed=1)
+    with pytest.raises(InputError, match="batch_size 8 needs about"):
+        train(net, x, t, x, t, iters_num=2, batch_size=8, optimizer=adam, seed=1)

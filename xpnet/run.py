@@ -101,7 +101,8 @@ def _run(config: RunConfig, data: Any, out: Path | None, resume: bool,
     x_train, t_train, x_test, t_test = float_arrays(data, config.dtype)
     network = build_net(config, parse_device(config.device), features=x_train.shape[1])
     optimizer = optimizers.make(config.optimizer, config.lr)
-    trainer.check_step_fits(network, config.batch_size)  # before anything is written
+    # before anything is written
+    trainer.check_step_fits(network, config.batch_size, optimizer)
     # Once, for the training and the final accuracies alike: on a GPU each upload of the
     # training set is 188 MB (float32) and a wait.
     x_train, t_train, x_test, t_test = (to_device(a, network.device)

@@ -184,7 +184,7 @@ def train(
     if cuda_graph not in (None, True, False):
         raise InputError(f"cuda_graph must be True, False or None (on for CUDA), got "
                          f"{cuda_graph!r}")
-    check_step_fits(network, batch_size)
+    check_step_fits(network, batch_size, optimizer)
 
     with use_device(network.device):
         # Labels and images are checked and converted once, then live on the device.
@@ -375,9 +375,10 @@ def _numerical_step(network: Any) -> Callable[[Any, Any], tuple[Any, dict[str, A
     return step
 
 
-def check_step_fits(network: Any, batch_size: int) -> None:
-    """Refuse a batch whose one step would not fit in the device's memory."""
-    need = network.step_bytes(batch_size)
+def check_step_fits(network: Any, batch_size: int, optimizer: Any = None) -> None:
+    """Refuse a batch whose one step (``optimizer``'s state included) would not fit in the
+    device's memory."""
+    need = network.step_bytes(batch_size, optimizer)
     have = device_memory_bytes(network.device)
     if have and need > have // 2:
         raise InputError(f"batch_size {batch_size} needs about {need / 2**30:.1f} GiB for one "

@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import InputError, RunFolderError
 from ..inputs import ACTIVATIONS, FLOAT_DTYPES, GRAD_METHODS, NETS, OPTIMIZERS
 from .common import (
+    HIDDEN_HELP,
     NET_DEFAULT_HELP,
     add_data_args,
     hidden_sizes,
@@ -79,9 +80,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default: {NET_DEFAULT_HELP['lr']})")
     p.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
-                   help="hidden units: one size, or for multi-layer each hidden layer's: "
-                        "100,100,100, 100x4 (four of 100) or 100x2+50 (default: "
-                        f"{NET_DEFAULT_HELP['hidden']})")
+                   help=f"{HIDDEN_HELP} (default: {NET_DEFAULT_HELP['hidden']})")
     p.add_argument("--activation", choices=ACTIVATIONS, default=None,
                    help=f"multi-layer's activation (default: {NET_DEFAULT_HELP['activation']})")
     p.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",
