@@ -285,20 +285,14 @@ def test_x_that_is_not_an_array_of_numbers_is_one_input_error(x) -> None:
 
 
 def test_an_optimizer_steps_a_book_net_as_the_books_own_loop_does(rng) -> None:
-    from xpnet import nets
     from xpnet.common.optimizer import Adam
-
-    def net():
-        return nets.build("multi-layer", features=8, classes=3, hidden=(6, 5),
-                          activation="relu", weight_init_std="relu", weight_decay=0.01,
-                          dtype="float64", device="cpu", seed=4)
 
     x, t = blobs(rng, 100)
     xt, tt = blobs(np.random.default_rng(1), 30)
-    trained, adam = net(), Adam(lr=0.01)
+    trained, adam = small_multi_layer(), Adam(lr=0.01)
     h = train(trained, x, t, xt, tt, iters_num=12, batch_size=10, seed=9, optimizer=adam)
     # the book's loop on the book's MultiLayerNet, on the same batches
-    book, ref = net().net, Adam(lr=0.01)
+    book, ref = small_multi_layer().net, Adam(lr=0.01)
     batches = trainer.batch_indices(9, 0, 10, 100)
     losses = []
     for i in range(12):
@@ -311,7 +305,8 @@ def test_an_optimizer_steps_a_book_net_as_the_books_own_loop_does(rng) -> None:
         np.testing.assert_allclose(trained.params[key], book.params[key], rtol=0, atol=1e-15)
         np.testing.assert_allclose(adam.m[key], ref.m[key], rtol=0, atol=1e-15)
     with pytest.raises(InputError, match="optimizer must be an xpnet.common.optimizer object"):
-        train(net(), x, t, xt, tt, iters_num=2, batch_size=10, seed=9, optimizer="adam")
+        train(small_multi_layer(), x, t, xt, tt, iters_num=2, batch_size=10, seed=9,
+              optimizer="adam")
 
 
 class _MySGD:
@@ -326,22 +321,16 @@ class _MySGD:
 
 
 def test_an_optimizer_the_layered_step_does_not_know_trains_by_the_eager_step(rng) -> None:
-    from xpnet import nets
     from xpnet.common.optimizer import SGD
 
     class SubSGD(SGD):
         pass
 
-    def net():
-        return nets.build("multi-layer", features=8, classes=3, hidden=(6, 5),
-                          activation="relu", weight_init_std="relu", weight_decay=0.01,
-                          dtype="float64", device="cpu", seed=4)
-
     x, t = blobs(rng, 100)
     xt, tt = blobs(np.random.default_rng(1), 30)
     runs = {}
     for opt in (SGD(lr=0.05), SubSGD(lr=0.05), _MySGD(0.05)):
-        trained = net()
+        trained = small_multi_layer()
         h = train(trained, x, t, xt, tt, iters_num=12, batch_size=10, seed=9, optimizer=opt)
         runs[type(opt).__name__] = (h.train_loss_list, trained.host_params())
     want_losses, want = runs.pop("SGD")
@@ -413,3 +402,12 @@ def test_the_optimizers_state_counts_in_whether_a_step_fits(monkeypatch) -> None
     train(net, x, t, x, t, iters_num=2, batch_size=8, optimizer=sgd, seed=1)
     with pytest.raises(InputError, match="batch_size 8 needs about"):
         train(net, x, t, x, t, iters_num=2, batch_size=8, optimizer=adam, seed=1)
+
+
+def small_multi_layer():
+    """A seeded 8-6-5-3 MultiLayerNet (ReLU, weight decay 0.01) for the optimizer tests."""
+    from xpnet import nets
+
+    return nets.build("multi-layer", features=8, classes=3, hidden=(6, 5), activation="relu",
+                      weight_init_std="he", weight_decay=0.01, dtype="float64", device="cpu",
+                      seed=4)

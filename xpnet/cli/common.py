@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 from .. import inputs, sweep_spec
 from ..dataset.errors import UserError, Words, WrongDatasetError, one_line
 from ..dataset.specs import SPECS
-from ..inputs import DATASETS
+from ..inputs import ACTIVATIONS, DATASETS
 
 EXIT_USAGE = 2
 DEVICE_HELP = "cpu, cuda, cuda:N or auto (default: $XPNET_DEVICE, else cpu)"
@@ -164,3 +164,20 @@ def error_line(err: UserError, args: argparse.Namespace | None = None) -> str:
 
         return one_line(cuda_missing_sentence(err, "--device cpu"))
     return one_line(err.message(CLI_WORDS)) or type(err).__name__
+
+
+def add_layer_args(p: argparse.ArgumentParser) -> None:
+    """The settings of a net's layers, as ``xpnet train`` and ``xpnet gradcheck`` take them;
+    unset ones (None) take RunConfig's defaults for the net."""
+    p.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
+                   help=f"{HIDDEN_HELP} (default: {NET_DEFAULT_HELP['hidden']})")
+    p.add_argument("--activation", choices=ACTIVATIONS, default=None,
+                   help=f"multi-layer's activation (default: {NET_DEFAULT_HELP['activation']})")
+    p.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",
+                   help="standard deviation of the initial weights: a number, or for "
+                        "multi-layer he/relu (sqrt(2/n)) or xavier/sigmoid (sqrt(1/n)) of the n "
+                        "inputs of a layer "
+                        f"(default: {NET_DEFAULT_HELP['weight_init_std']})")
+    p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
+                   help="L2 weight decay: loss + 0.5*LAMBDA*sum(W**2) over the affine weights "
+                        f"(default: {NET_DEFAULT_HELP['weight_decay']})")

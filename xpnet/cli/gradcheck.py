@@ -9,17 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
-from ..inputs import ACTIVATIONS, FLOAT_DTYPES, NETS
+from ..inputs import FLOAT_DTYPES, NETS
 from .common import (
-    HIDDEN_HELP,
-    NET_DEFAULT_HELP,
     add_data_args,
-    hidden_sizes,
-    non_negative_float,
+    add_layer_args,
     pick_dataset,
     positive_int,
     seed_int,
-    weight_init,
 )
 
 # The nets whose numerical gradient is the book's loop alone: two forward passes per
@@ -46,17 +42,7 @@ def register(sub: Any) -> None:
     g.add_argument("--dtype", choices=FLOAT_DTYPES, default=None,
                    help="parameter and data dtype (default: float64)")
     g.add_argument("--samples", type=positive_int, default=3, help="samples (default: 3)")
-    g.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
-                   help=f"{HIDDEN_HELP} (default: 50 for two-layer, 100x4 for multi-layer)")
-    g.add_argument("--activation", choices=ACTIVATIONS, default=None,
-                   help="multi-layer's activation (default: relu)")
-    g.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",
-                   help="standard deviation of the initial weights: a number, or for "
-                        "multi-layer he/relu or xavier/sigmoid (default: 0.01 for two-layer, "
-                        "he for multi-layer)")
-    g.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
-                   help="L2 weight decay, in the loss and in backprop "
-                        f"(default: {NET_DEFAULT_HELP['weight_decay']})")
+    add_layer_args(g)
     g.add_argument("--method", choices=("fused", "generic"), default="fused",
                    help="numerical gradient method (default: fused; generic is the book's loop)")
     g.set_defaults(func=cmd_gradcheck)

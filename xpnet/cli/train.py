@@ -13,18 +13,15 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError, RunFolderError
-from ..inputs import ACTIVATIONS, FLOAT_DTYPES, GRAD_METHODS, NETS, OPTIMIZERS
+from ..inputs import FLOAT_DTYPES, GRAD_METHODS, NETS, OPTIMIZERS
 from .common import (
-    HIDDEN_HELP,
     NET_DEFAULT_HELP,
     add_data_args,
-    hidden_sizes,
-    non_negative_float,
+    add_layer_args,
     pick_dataset,
     positive_float,
     positive_int,
     seed_int,
-    weight_init,
 )
 
 TRAIN_SETTINGS = ("net", "optimizer", "seed", "dtype", "iters", "batch_size", "lr", "hidden",
@@ -79,18 +76,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="mini-batch size (default: 100)")
     p.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default: {NET_DEFAULT_HELP['lr']})")
-    p.add_argument("--hidden", type=hidden_sizes, default=None, metavar="SIZES",
-                   help=f"{HIDDEN_HELP} (default: {NET_DEFAULT_HELP['hidden']})")
-    p.add_argument("--activation", choices=ACTIVATIONS, default=None,
-                   help=f"multi-layer's activation (default: {NET_DEFAULT_HELP['activation']})")
-    p.add_argument("--weight-init-std", type=weight_init, default=None, metavar="STD",
-                   help="standard deviation of the initial weights: a number, or for "
-                        "multi-layer he/relu (sqrt(2/n)) or xavier/sigmoid (sqrt(1/n)) of the n "
-                        "inputs of a layer "
-                        f"(default: {NET_DEFAULT_HELP['weight_init_std']})")
-    p.add_argument("--weight-decay", type=non_negative_float, default=None, metavar="LAMBDA",
-                   help="L2 weight decay: loss + 0.5*LAMBDA*sum(W**2) over the affine weights "
-                        f"(default: {NET_DEFAULT_HELP['weight_decay']})")
+    add_layer_args(p)
     p.add_argument("--grad", choices=GRAD_METHODS, default=None,
                    help="backprop, or numerical (the fused central difference) (default: "
                         "backprop)")
