@@ -467,3 +467,79 @@ def test_set_params_refuses_a_value_that_is_not_finite_as_damaged(kind, rng) -> 
         net.set_params(bad)
     for k, v in net.host_params().items():
         np.testing.assert_array_equal(v, good[k])
+
+
+# -- the public gradients: checked input, the internals' numbers ----------------------
+
+
+@pytest.mark.parametrize("kind", ["multi-layer", "simple-conv"])
+def test_book_nets_public_gradients_are_the_internals_on_host_samples(kind, rng) -> None:
+    net = build(kind, activation="relu", decay=0.2 if kind == "multi-layer" else 0.0,
+                hidden=(5, 4) if kind == "multi-layer" else 3)
+    x, t = batch(net, rng, 2)
+    one_hot = np.eye(net.classes)[t]
+    trusted = np.ascontiguousarray(x, dtype=net.dtype)
+    want_backprop = net._loss_and_gradient(trusted, t)[1]
+    want_numerical = net._numerical_gradient(trusted, t)
+    for labels in (t, one_hot):
+        got_backprop = net.gradient(x, labels)
+        got_numerical = net.numerical_gradient(x, labels)
+        assert list(got_backprop) == list(got_numerical) == list(net.param_names)
+        for k in net.param_names:
+            np.testing.assert_array_equal(got_backprop[k], want_backprop[k])
+            np.testing.assert_array_equal(got_numerical[k], want_numerical[k])
+    if kind == "multi-layer":  # the book's loop: the book net's own, within the fused 1e-9
+        looped = net.numerical_gradient(x, t, method="generic")
+        book = net.net.numerical_gradient(trusted, t, method="generic")
+        for k in net.param_names:
+            np.testing.assert_array_equal(looped[k], book[k])
+            np.testing.assert_allclose(looped[k], want_numerical[k], rtol=0, atol=1e-9)
+
+
+def test_book_nets_public_gradients_refuse_bad_input_in_one_line(rng) -> None:
+    net = build("multi-layer", hidden=(4,))
+    x, t = batch(net, rng, 2)
+    with pytest.raises(InputError, match=r"x has shape \(2, 3\) but the net expects"):
+        net.gradient(x[:, :3], t)
+    with pytest.raises(InputError, match="method"):
+        net.numerical_gradient(x, t, method="loop")
+    with pytest.raises(InputError):
+        net.numerical_gradient(x, t[:1])
+
+
+def unlikely_labels(net, rng, rows=4):
+    """Samples and, for each, the class the net gives the least probability (< 0.05)."""
+    x = rng.random((rows, net.features))
+    y = net.predict(x)
+    t = y.argmin(axis=1)
+    assert y[np.arange(rows), t].max() < 0.05
+    return x, t
+
+
+@pytest.mark.parametrize("kind", ["two-layer", "multi-layer"])
+def test_books_loss_gradient_is_the_numerical_gradient_where_backprop_is_off_by_the_delta(
+        kind, rng) -> None:
+    # Peaked softmaxes and the least likely class: the book's 1e-7 in -log(y + 1e-7)
+    # moves the numerical gradient off backprop's (y - t) / B by ~1e-7 / y, over 1e-7.
+    if kind == "two-layer":
+        net = TwoLayerNet(20, 8, 10, 0.5, seed=4)
+    else:
+        net = nets.build("multi-layer", features=20, classes=10, hidden=(8, 6),
+                         activation="sigmoid", weight_init_std=1.0, weight_decay=0.3,
+                         dtype="float64", device="cpu", seed=5)
+        assert net.weight_decay == 0.3
+    x, t = unlikely_labels(net, rng)
+    numerical, backprop = net.numerical_gradient(x, t), net.gradient(x, t)
+    books = net.books_loss_gradient(x, np.eye(10)[t])  # one-hot as labels
+    assert list(books) == list(net.param_names)
+    for k in net.param_names:
+        assert books[k].dtype == np.float64 and isinstance(books[k], np.ndarray)
+        assert np.abs(numerical[k] - backprop[k]).max() > 1e-7, k
+        np.testing.assert_allclose(books[k], numerical[k], rtol=0, atol=1e-9, err_msg=k)
+
+
+def test_books_loss_gradient_refuses_a_net_with_dropout(rng) -> None:
+    net = build("deep-conv")
+    x, t = batch(net, rng, 1)
+    with pytest.raises(InputError, match="books_loss_gradient needs a net without dropout"):
+        net.books_loss_gradient(x, t)

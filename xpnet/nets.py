@@ -393,5 +393,35 @@ class BookNet(NetFace):
         labels = inputs.labels(to_device(t, self.device), x.shape[0], self.classes)
         return self._accuracy(x, labels)
 
+    def _checked_batch(self, x: Any, t: Any) -> tuple[Any, Any]:
+        """Flat x (B, features) and labels or one-hot t as the trusted internals take them."""
+        x = self._checked_x(x)
+        return x, inputs.labels(to_device(t, self.device), x.shape[0], self.classes)
+
+    @on_its_device
+    def gradient(self, x: Any, t: Any) -> dict[str, Any]:
+        """Backprop gradients keyed by ``param_names`` for flat x (B, features) and labels
+        or one-hot t, on the net's device: the ones its training runs (``_loss_and_gradient``:
+        the weight decay's ``λ * W`` included; dropout on, with the next training step's
+        masks, and like a step it moves the dropout streams on by one iteration)."""
+        return self._loss_and_gradient(*self._checked_batch(x, t))[1]
+
+    @on_its_device
+    def numerical_gradient(self, x: Any, t: Any, *, method: str = "fused") -> dict[str, Any]:
+        """Central-difference gradients (h = 1e-4) of the book's loss (weight decay
+        included; dropout with the next training step's masks, held fixed), keyed by
+        ``param_names``, on the net's device.
+
+        ``method="fused"``: MultiLayerNet through the fused kernel (float64 inside); the
+        conv nets have none, so it is the book's loop, two forward passes per parameter
+        (small nets only). ``method="generic"``: the book's loop for every net.
+        """
+        fuses = _gradient_check.fuses(method)  # the method checked before the samples
+        x, labels = self._checked_batch(x, t)
+        if fuses:
+            return self._numerical_gradient(x, labels)
+        return _gradient_check.loop(lambda: self._loss(x, labels), self.params,
+                                    self.param_names)
+
     def __repr__(self) -> str:
         return f"{self.describe()} # dtype={self.dtype.name}, device='{self.device}'"

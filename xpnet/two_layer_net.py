@@ -28,6 +28,7 @@ from .dataset.atomic import atomic_write
 from .errors import InputError, ModelFileError, first_line
 from .functions import sigmoid, softmax
 from .gradient import numerical_gradient as generic_numerical_gradient
+from .kernels import DELTA
 
 PARAM_NAMES = ("W1", "b1", "W2", "b2")
 
@@ -50,6 +51,42 @@ class NetFace:
     param_names: tuple[str, ...]
     device: Device
     dtype: np.dtype
+    features: int
+    classes: int
+    weight_decay: float = 0.0  # λ of the book's L2 penalty on the W's (BookNet sets its own)
+    _dropouts: tuple[Any, ...] | list[Any] = ()  # a BookNet's Dropout layers
+
+    @on_its_device
+    def books_loss_gradient(self, x: Any, t: Any) -> dict[str, np.ndarray]:
+        """Backprop's gradient of the book's exact loss ``-log(y_t + 1e-7)`` (plus the net's
+        weight decay), as float64 host arrays keyed by ``param_names``.
+
+        Why: the numerical gradient differentiates the book's loss with its 1e-7 inside the
+        log; backprop's ``(y - t) / B`` is the gradient of ``-log(y_t)`` and leaves it out.
+        The two then differ by about ``1e-7 / y_t`` with both right (1e-6 where the true
+        class has probability 1e-3). The exact loss's gradient is sample b's backprop
+        gradient weighed by ``y_t / (y_t + 1e-7)``: built here from one backprop per sample
+        (the backprop being checked), so a gradient check can tell that 1e-7 from an error.
+        ``x`` flat ``(B, features)``, ``t`` labels or one-hot, on any device. Nets with
+        dropout are refused (each backprop would draw other masks).
+        """
+        if self._dropouts:
+            raise InputError(f"books_loss_gradient needs a net without dropout; "
+                             f"{self.describe()}'s masks change from one backprop to the next")
+        x = self._checked_x(x)
+        labels = inputs.labels(to_device(t, self.device), x.shape[0], self.classes)
+        t_host = asnumpy(labels)
+        y = asnumpy(self.predict(x))[np.arange(len(t_host)), t_host].astype(np.float64)
+        weights = y / (y + DELTA)
+        grads = {key: np.zeros(self.params[key].shape) for key in self.param_names}
+        for b, weight in enumerate(weights):
+            own = self._loss_and_gradient(x[b:b + 1], labels[b:b + 1])[1]
+            for key in grads:
+                grads[key] += weight * asnumpy(own[key]).astype(np.float64)
+        # each sample's gradient holds the decay's λ * W whole: weigh it back up to one
+        untouched = (1.0 - weights.mean()) * self.weight_decay
+        return {key: g / len(weights) + (untouched * asnumpy(self.params[key]).astype(
+                    np.float64) if key.startswith("W") else 0.0) for key, g in grads.items()}
 
     def host_params(self) -> dict[str, np.ndarray]:
         """Host copies of the parameters, in ``param_names`` order."""

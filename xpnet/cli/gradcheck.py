@@ -4,8 +4,6 @@ numerical against backprop."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from ..errors import InputError
@@ -77,8 +75,8 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     samples = min(args.samples, data.x_train.shape[0])
     x_batch = normalized(data.x_train[:samples])
     t_batch = data.t_train[:samples]
-    grad_numerical = _numerical(network, x_batch, t_batch, args.method)
-    grad_backprop = _backprop(network, x_batch, t_batch)
+    grad_numerical = network.numerical_gradient(x_batch, t_batch, method=args.method)
+    grad_backprop = network.gradient(x_batch, t_batch)
     cut = (f" (all there are: --samples {args.samples} is more than the {samples} training "
            "images)" if samples < args.samples else "")
     print(f"mean |numerical ({args.method}) - backprop| of {network.describe()} on {samples} "
@@ -91,74 +89,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
         print(key + ":" + str(diff))
     counted = None
     if not all(v < TOLERANCE for v in diffs.values()):
-        books = _backprop_of_the_books_loss(network, x_batch, t_batch, config.weight_decay)
+        books = network.books_loss_gradient(x_batch, t_batch)
         counted = {key: float(np.average(np.abs(books[key] - backend.asnumpy(
             grad_numerical[key])))) for key in network.param_names}
     said = verdict(diffs, kinks=config.net == "multi-layer" and config.activation == "relu",
                    delta_counted=counted)
     print(said)
     return 0 if said.startswith("OK") else 1
-
-
-def _numerical(network: Any, x: Any, t: Any, method: str) -> dict[str, Any]:
-    """The book's ``numerical_gradient`` of ``network`` on host samples ``x``, labels ``t``."""
-    from ..two_layer_net import TwoLayerNet
-
-    if isinstance(network, TwoLayerNet):
-        return network.numerical_gradient(x, t, method=method)
-    with _on_device(network, x, t) as (x, labels):
-        return network.net.numerical_gradient(x, labels, method=method)
-
-
-def _backprop(network: Any, x: Any, t: Any) -> dict[str, Any]:
-    """Backprop's gradient of ``network`` on host samples ``x``, labels ``t``: the
-    TwoLayerNet's public one, a book net's the one its training runs."""
-    from ..two_layer_net import TwoLayerNet
-
-    if isinstance(network, TwoLayerNet):
-        return network.gradient(x, t)
-    with _on_device(network, x, t) as (x, labels):
-        return network._loss_and_gradient(x, labels)[1]
-
-
-@contextlib.contextmanager
-def _on_device(network: Any, x: Any, t: Any) -> Iterator[tuple[Any, Any]]:
-    """Host samples and labels as a book net's trusted internals take them."""
-    import numpy as np
-
-    from ..backend import to_device, use_device
-
-    with use_device(network.device):
-        yield (to_device(np.ascontiguousarray(x, dtype=network.dtype), network.device),
-               to_device(np.asarray(t, dtype=np.intp), network.device))
-
-
-def _backprop_of_the_books_loss(network: Any, x: Any, t: Any,
-                                weight_decay: float) -> dict[str, Any]:
-    """Backprop of the very loss the numerical gradient differentiates, on the host.
-
-    The book's loss is ``-log(y_t + DELTA)``: its gradient is sample b's backprop
-    gradient weighed by ``y_t / (y_t + DELTA)``, a factor backprop's ``(y - t) / B``
-    leaves out (a difference of 1e-6 where y_t is 1e-3, with both right). Built from
-    one backprop a sample, so the backprop checked is the one in question.
-    """
-    import numpy as np
-
-    from ..backend import asnumpy
-    from ..kernels import DELTA
-
-    t = np.asarray(t)
-    y = asnumpy(network.predict(x))[np.arange(len(t)), t].astype(np.float64)
-    weights = y / (y + DELTA)
-    grads = {key: 0.0 for key in network.param_names}
-    for b, weight in enumerate(weights):
-        own = _backprop(network, x[b:b + 1], t[b:b + 1])
-        for key in grads:
-            grads[key] = grads[key] + weight * asnumpy(own[key]).astype(np.float64)
-    # each sample's gradient holds the decay's lambda * W whole: weigh it back to one
-    untouched = 1.0 - weights.mean()
-    return {key: g / len(t) + (untouched * weight_decay * asnumpy(network.params[key])
-                               if key.startswith("W") else 0.0) for key, g in grads.items()}
 
 
 # The book's check gives about 1e-10 (W1) to 1e-7 (b2, where the 1e-7 inside the log of
@@ -173,7 +110,7 @@ def verdict(diffs: dict[str, float], *, kinks: bool = False,
     ``kinks``: the net has ReLUs, whose kink at 0 the central difference straddles when
     a unit's input lies within the step of it: the numbers then differ with both right.
     ``delta_counted``: the mean differences from backprop of the book's loss with its
-    1e-7 (``_backprop_of_the_books_loss``); all below the tolerance, the 1e-7 was all.
+    1e-7 (the net's ``books_loss_gradient``); all below the tolerance, the 1e-7 was all.
     """
     bad = {k: v for k, v in diffs.items() if not v < TOLERANCE}  # NaN is bad too
     if not bad:
