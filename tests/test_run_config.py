@@ -3,6 +3,7 @@ too big for its device is refused in one line before anything is drawn or writte
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from run_toys import toy_data
 
@@ -55,3 +56,14 @@ def test_a_run_of_a_net_too_big_for_its_device_is_refused_before_anything_is_wri
                        r"needs 672\.3 GiB for its parameters, .* use a smaller hidden size$"):
         run(config, data=toy_data(train=20, test=10), out=out)
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [0, 1, 1000, np.int64(0)])
+def test_eval_samples_takes_zero_or_a_positive_integer(value) -> None:
+    assert RunConfig(eval_samples=value).eval_samples == int(value)
+
+
+@pytest.mark.parametrize("value", [-1, 0.0, 1.5, False, True, "10"])
+def test_eval_samples_refuses_anything_else_in_one_line(value) -> None:
+    with pytest.raises(InputError, match="eval_samples must be 0 or a positive integer"):
+        RunConfig(eval_samples=value)

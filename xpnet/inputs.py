@@ -31,6 +31,7 @@ from .errors import InputError
 __all__ = ["ACTIVATIONS", "DATASETS", "FLOAT_DTYPES", "GRAD_METHODS", "NETS", "OPTIMIZERS",
            "SCALE_NAMES", "WEIGHT_INITS", "InputError", "LabelCheck", "SEED_RANGE",
            "choice", "device_labels", "float_dtype", "labels", "non_negative_float",
+           "non_negative_int",
            "positive_float", "positive_int", "random_seed", "samples", "seed", "weight_init"]
 
 # The choices of a run's settings, named once for the API, the CLI and sweeps.
@@ -83,6 +84,16 @@ def positive_float(name: str, value: Any) -> float:
     if not (math.isfinite(value) and value > 0):
         raise InputError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def non_negative_int(name: str, value: Any) -> int:
+    """``value`` as an int if it is 0 or a positive integer (not a bool or a float)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value == 0:
+        return 0
+    try:
+        return positive_int(name, value)
+    except InputError:
+        raise InputError(f"{name} must be 0 or a positive integer, got {value!r}") from None
 
 
 def non_negative_float(name: str, value: Any) -> float:

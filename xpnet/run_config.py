@@ -97,10 +97,8 @@ class RunConfig:
         if self.lr is None:
             put("lr", TWO_LAYER_LR if self.net == "two-layer" else DEFAULT_LR[self.optimizer])
         put("lr", inputs.positive_float("lr", self.lr))
-        if self.eval_samples is None:
-            put("eval_samples", defaults["eval_samples"])
-        elif not (type(self.eval_samples) is int and self.eval_samples == 0):
-            put("eval_samples", inputs.positive_int("eval_samples", self.eval_samples))
+        put("eval_samples", defaults["eval_samples"] if self.eval_samples is None
+            else inputs.non_negative_int("eval_samples", self.eval_samples))
         if self.seed is not None:
             put("seed", inputs.seed("seed", self.seed))
         if self.cuda_graph not in (None, True, False):

@@ -179,8 +179,8 @@ def train(
                          f"...), got {type(optimizer).__name__}")
     if checkpoint_every is not None:
         checkpoint_every = inputs.positive_int("checkpoint_every", checkpoint_every)
-    if eval_samples is not None and not (type(eval_samples) is int and eval_samples == 0):
-        eval_samples = inputs.positive_int("eval_samples", eval_samples)
+    if eval_samples is not None:
+        eval_samples = inputs.non_negative_int("eval_samples", eval_samples)
     if cuda_graph not in (None, True, False):
         raise InputError(f"cuda_graph must be True, False or None (on for CUDA), got "
                          f"{cuda_graph!r}")

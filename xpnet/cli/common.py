@@ -48,6 +48,7 @@ def _arg_type(parse: Callable[[str], Any], rule: Callable[[str, Any], Any],
 positive_int = _arg_type(int, inputs.positive_int, "a positive integer")
 positive_float = _arg_type(float, inputs.positive_float, "a positive number")
 non_negative_float = _arg_type(float, inputs.non_negative_float, "a number >= 0")
+non_negative_int = _arg_type(int, inputs.non_negative_int, "0 or a positive integer")
 seed_int = _arg_type(int, inputs.seed, f"a seed in {inputs.SEED_RANGE}")
 weight_init = _arg_type(str, inputs.weight_init,
                         f"a positive number or one of {', '.join(inputs.WEIGHT_INITS)}")

@@ -18,6 +18,7 @@ from .common import (
     NET_DEFAULT_HELP,
     add_data_args,
     add_layer_args,
+    non_negative_int,
     pick_dataset,
     positive_float,
     positive_int,
@@ -80,22 +81,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grad", choices=GRAD_METHODS, default=None,
                    help="backprop, or numerical (the fused central difference) (default: "
                         "backprop)")
-    p.add_argument("--eval-samples", type=_eval_samples, default=None, metavar="N",
+    p.add_argument("--eval-samples", type=non_negative_int, default=None, metavar="N",
                    help="an evaluation scores the first N images of the train and of the "
                         "test set, 0: every image (default: every image for two-layer and "
                         "multi-layer, 1000 for simple-conv and deep-conv, as the book's "
                         "Trainer); the final test accuracy is always the whole test set's")
-
-
-def _eval_samples(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 (every image) or a positive integer, "
-                                         f"got {text!r}")
-    return value
 
 
 def cmd_train(args: argparse.Namespace) -> int:
