@@ -514,13 +514,12 @@ class LayeredStep:
 
     def _build(self, chunk_length: int) -> None:
         xp, net, b = self.xp, self.network, self.batch_size
-        book, params = net.net, net.params
+        params = net.params
         self.feed = feed = ChunkFeed(xp, self.x, self.labels, batch_size=b,
                                      chunk_length=chunk_length)
-        layers = book.layers.values() if isinstance(book.layers, Mapping) else book.layers
         h = feed.xb if net.input_shape is None else feed.xb.reshape(b, *net.input_shape)
         self.layers, self.dropouts, self.affines = [], [], []
-        for layer in layers:
+        for layer in net.layers:
             if isinstance(layer, Dropout):
                 step = _DropoutStep(xp, layer, h, net.seed, len(self.dropouts))
                 self.dropouts.append(step)
@@ -540,8 +539,7 @@ class LayeredStep:
             if hasattr(step, "dW"):
                 grads[_param_name(params, step.W)] = step.dW
                 grads[_param_name(params, step.b)] = step.db
-        # of the book's nets only MultiLayerNet decays its weights (the conv nets have no λ)
-        self.decay = net.kind == "multi-layer"
+        self.decay = net.decayed_count > 0  # the weight-decayed W1..Wn, as the net says
         if self.decay:
             self.lam = float(net.weight_decay)
             self.squares = [xp.empty(s.W.shape, dtype=s.W.dtype) for s in self.affines]

@@ -249,7 +249,8 @@ class BookNet(NetFace):
                          else math.prod(input_shape))
         self.classes = int(net.params[f"W{count}"].shape[1])
         self.layers = list(net.layers.values() if isinstance(net.layers, dict) else net.layers)
-        self._affine_count = count if kind == "multi-layer" else 0  # weight-decayed W1..Wn
+        # the W1..Wn the L2 penalty covers (the conv nets have no weight decay)
+        self.decayed_count = count if kind == "multi-layer" else 0
         self._param_layers = [layer for layer in self.layers
                               if isinstance(layer, (Affine, Convolution))]
         self._dropouts = [layer for layer in self.layers if isinstance(layer, Dropout)]
@@ -315,9 +316,9 @@ class BookNet(NetFace):
 
     def _decayed(self, loss: Any) -> Any:
         """The book's loss: cross-entropy plus ``0.5 * λ * sum(W**2)`` over the weights."""
-        if not self._affine_count:
+        if not self.decayed_count:
             return loss
-        return loss + weight_decay(self.params, self._affine_count, self.weight_decay)
+        return loss + weight_decay(self.params, self.decayed_count, self.weight_decay)
 
     def _loss_and_gradient(self, x: Any, labels: Any) -> tuple[Any, dict[str, Any]]:
         """The book's ``loss()`` and ``gradient()`` from one training forward pass."""
@@ -327,7 +328,7 @@ class BookNet(NetFace):
         grads = {}
         for idx, layer in enumerate(self._param_layers, start=1):
             dW = layer.dW
-            if idx <= self._affine_count:
+            if idx <= self.decayed_count:
                 dW = dW + self.weight_decay * layer.W
             grads[f"W{idx}"], grads[f"b{idx}"] = dW, layer.db
         return loss, grads
@@ -346,7 +347,7 @@ class BookNet(NetFace):
         kernel (float64), the conv nets through the book's loop (slow: tiny shapes)."""
         if self.kind == "multi-layer":
             return _gradient_check.fully_connected(
-                self.params, self._affine_count, x, labels, activation=self.net.activation,
+                self.params, self.decayed_count, x, labels, activation=self.net.activation,
                 weight_decay_lambda=self.weight_decay)
         return _gradient_check.loop(lambda: self._loss(x, labels), self.params,
                                     self.param_names)
@@ -369,11 +370,6 @@ class BookNet(NetFace):
 
     # -- the public, checked API -----------------------------------------------------------
 
-    def _checked_x(self, x: Any) -> Any:
-        x = to_device(x, self.device)
-        x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.features)
-        return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
-
     @on_its_device
     def predict(self, x: Any) -> Any:
         """Class probabilities (B, classes) for flat inputs x (B, features), dropout off,
@@ -389,9 +385,7 @@ class BookNet(NetFace):
     def accuracy(self, x: Any, t: Any) -> float:
         """Fraction of flat inputs x (B, features) whose top score is their label
         (labels (B,) or one-hot (B, classes)), dropout off."""
-        x = self._checked_x(x)
-        labels = inputs.labels(to_device(t, self.device), x.shape[0], self.classes)
-        return self._accuracy(x, labels)
+        return self._accuracy(*self._checked_batch(x, t))
 
     def _checked_batch(self, x: Any, t: Any) -> tuple[Any, Any]:
         """Flat x (B, features) and labels or one-hot t as the trusted internals take them."""

@@ -88,6 +88,16 @@ class NetFace:
         return {key: g / len(weights) + (untouched * asnumpy(self.params[key]).astype(
                     np.float64) if key.startswith("W") else 0.0) for key, g in grads.items()}
 
+    def _checked_x(self, x: Any) -> Any:
+        """x as a C-contiguous (B, features) array of the net's dtype on the net's device.
+
+        Host arrays are moved to the net's device, so the book's loop, which slices NumPy
+        arrays, runs unchanged on a GPU; a 1-D x is one sample.
+        """
+        x = to_device(x, self.device)
+        x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.features)
+        return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
+
     def host_params(self) -> dict[str, np.ndarray]:
         """Host copies of the parameters, in ``param_names`` order."""
         return {k: asnumpy(self.params[k]).copy() for k in self.param_names}
@@ -192,16 +202,6 @@ class TwoLayerNet(NetFace):
         """Nothing to do: this net draws no random numbers while training."""
 
     # -- the input boundary: check and normalise once, then trust ---------------------
-
-    def _checked_x(self, x: Any) -> Any:
-        """x as a C-contiguous (B, D) array of the net's dtype on the net's device.
-
-        Host arrays are moved to the net's device, so the book's loop, which slices NumPy
-        arrays, runs unchanged on a GPU.
-        """
-        x = to_device(x, self.device)
-        x = inputs.samples(x.reshape(1, -1) if x.ndim == 1 else x, self.sizes[0])
-        return get_array_module(x).ascontiguousarray(x, dtype=self.dtype)
 
     def _checked_batch(self, x: Any, t: Any, caller: str) -> tuple[Any, Any, Any]:
         """(x, labels, check) in the trusted form: see ``_checked_x`` and ``inputs.labels``.

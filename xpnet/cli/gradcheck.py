@@ -16,10 +16,6 @@ from .common import (
     seed_int,
 )
 
-# The nets whose numerical gradient is the book's loop alone: two forward passes per
-# parameter, hundreds of thousands of them, hours on a CPU.
-LOOP_ONLY = ("simple-conv", "deep-conv")
-
 
 def register(sub: Any) -> None:
     """Add ``gradcheck`` to the xpnet subcommands ``sub``."""
@@ -56,10 +52,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
     from .. import backend, inputs
     from ..dataset import load_dataset, normalized
+    from ..nets import RULES
     from ..run_config import RunConfig
     from ..run_folder import build_net
 
-    if args.net in LOOP_ONLY:
+    # a net whose numerical gradient is the book's loop alone: two forward passes per
+    # parameter, hundreds of thousands of them, hours on a CPU
+    if args.net is not None and not RULES[args.net].numerical:
         raise InputError(f"gradcheck is for the two-layer and multi-layer nets: {args.net}'s "
                          "numerical gradient is the book's loop over every parameter, hundreds "
                          "of thousands of forward passes; check it on a small net through the "
