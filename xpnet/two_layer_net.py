@@ -80,7 +80,7 @@ class NetFace:
         weights = y / (y + DELTA)
         grads = {key: np.zeros(self.params[key].shape) for key in self.param_names}
         for b, weight in enumerate(weights):
-            own = self._loss_and_gradient(x[b:b + 1], labels[b:b + 1])[1]
+            own = self.gradient(x[b:b + 1], labels[b:b + 1])  # the public one, as checked
             for key in grads:
                 grads[key] += weight * asnumpy(own[key]).astype(np.float64)
         # each sample's gradient holds the decay's λ * W whole: weigh it back up to one
