@@ -377,7 +377,7 @@ def test_step_bytes_counts_the_optimizers_state_as_copies_of_the_parameters(kind
 
 def test_a_net_too_big_is_refused_in_one_line_before_any_weight_is_drawn() -> None:
     # 784*300000 + 300000**2 + 3000000 weights: 672 GiB in float64, more than any RAM here
-    with pytest.raises(InputError, match=r"^a MultiLayerNet\(784, \[300000, 300000\], 10\) "
+    with pytest.raises(InputError, match=r"^a MultiLayerNet\(784, \[300000, 300000\], 10, relu\) "
                        r"needs 672\.3 GiB for its parameters, more than half of the .* GiB "
                        r"of cpu; use a smaller hidden size$"):
         nets.build("multi-layer", features=784, classes=10, hidden=(300000, 300000),

@@ -52,7 +52,7 @@ def test_a_run_of_a_net_too_big_for_its_device_is_refused_before_anything_is_wri
                        iters=1, seed=1, device="cpu")
     out = tmp_path / "run"
     out.mkdir()
-    with pytest.raises(InputError, match=r"^a MultiLayerNet\(784, \[300000, 300000\], 10\) "
+    with pytest.raises(InputError, match=r"^a MultiLayerNet\(784, \[300000, 300000\], 10, relu\) "
                        r"needs 672\.3 GiB for its parameters, .* use a smaller hidden size$"):
         run(config, data=toy_data(train=20, test=10), out=out)
     assert sorted(p.name for p in out.iterdir()) == []

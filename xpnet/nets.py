@@ -140,30 +140,35 @@ def build(net: str, *, features: int, classes: int, hidden: int | tuple[int, ...
                            device=device)
     device = parse_device(device)
     shape = None if net == "multi-layer" else _image_shape(net, features)
-    check_fits(*_planned(net, features, hidden, classes, shape), device)
+    name, count = _planned(net, features, hidden, classes, shape, activation,
+                           settings["weight_decay"])
+    check_fits(name, count, device)
     rng = np.random.default_rng(seed)
     with use_device(device):
         if net == "multi-layer":
             book = MultiLayerNet(features, list(hidden), classes, activation, scale,
                                  settings["weight_decay"], device=device, dtype=dtype, rng=rng)
-            return BookNet(book, net, None, seed, settings["weight_decay"])
+            return BookNet(book, net, None, seed, settings["weight_decay"], name)
         if net == "simple-conv":
             book = SimpleConvNet(shape, CONV_PARAM, hidden, classes, scale, device=device,
                                  dtype=dtype, rng=rng)
         else:
             book = DeepConvNet(shape, hidden_size=hidden, output_size=classes, device=device,
                                dtype=dtype, rng=rng)
-        return BookNet(book, net, shape, seed, 0.0)
+        return BookNet(book, net, shape, seed, 0.0, name)
 
 
 def _planned(net: str, features: int, hidden: Any, classes: int,
-             shape: tuple[int, int, int] | None) -> tuple[str, int]:
-    """(the net in one line, how many parameters it will have), before it is built."""
+             shape: tuple[int, int, int] | None, activation: str,
+             weight_decay: float) -> tuple[str, int]:
+    """(the net in one line, as ``describe`` gives it; how many parameters it will have),
+    before it is built."""
     def affine(*sizes: int) -> int:  # weights and biases of affine layers in a row
         return sum(a * b + b for a, b in itertools.pairwise(sizes))
 
     if net == "multi-layer":
-        return (f"MultiLayerNet({features}, {list(hidden)}, {classes})",
+        decay = f", weight decay {weight_decay:g}" if weight_decay else ""
+        return (f"MultiLayerNet({features}, {list(hidden)}, {classes}, {activation}{decay})",
                 affine(features, *hidden, classes))
     channels, side, _ = shape
     image = "x".join(map(str, shape))
@@ -237,8 +242,8 @@ class BookNet(NetFace):
 
     def __init__(self, net: MultiLayerNet | SimpleConvNet | DeepConvNet, kind: str,
                  input_shape: tuple[int, int, int] | None, seed: int,
-                 weight_decay: float) -> None:
-        self.net, self.kind, self.input_shape = net, kind, input_shape
+                 weight_decay: float, name: str) -> None:
+        self.net, self.kind, self.input_shape, self.name = net, kind, input_shape, name
         self.seed, self.weight_decay = seed, float(weight_decay)
         self.params = net.params
         self.device: Device = net.device
@@ -262,17 +267,7 @@ class BookNet(NetFace):
 
     def describe(self) -> str:
         """The net in one line, e.g. ``SimpleConvNet(1x28x28, 30 filters 5x5, 100, 10)``."""
-        net, c = self.net, self.classes
-        if self.kind == "multi-layer":
-            decay = f", weight decay {self.weight_decay:g}" if self.weight_decay else ""
-            return (f"MultiLayerNet({self.features}, {list(net.hidden_size_list)}, {c}, "
-                    f"{net.activation}{decay})")
-        image = "x".join(map(str, self.input_shape))
-        hidden = self.params["W2" if self.kind == "simple-conv" else "W7"].shape[1]
-        if self.kind == "simple-conv":
-            filters, _, fh, fw = self.params["W1"].shape
-            return f"SimpleConvNet({image}, {filters} filters {fh}x{fw}, {hidden}, {c})"
-        return f"DeepConvNet({image}, {hidden}, {c})"
+        return self.name
 
     def step_bytes(self, batch_size: int, optimizer: Any = None) -> int:
         """About the device memory one training step of ``batch_size`` samples needs:
