@@ -295,6 +295,25 @@ def test_a_mistake_prints_only_the_error_not_the_dataset_note(toy, tmp_path, mon
     assert "Dask dashboard at http://127.0.0.1:" in stdout  # and where to watch it
 
 
+def test_eval_samples_is_swept_and_shown_where_it_varies(toy, tmp_path):
+    status, stdout, stderr = run_cli(*toy_args(toy), "--eval-samples", "0,500", "--dry-run")
+    assert (status, stderr) == (0, "")
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["trial", "eval_samples"]
+    assert [line.split()[1] for line in lines[1:3]] == ["0", "500"]
+    assert lines[1].split()[0] != lines[2].split()[0] and lines[-1] == "2 trials"
+    status, stdout, _ = run_cli(*toy_args(toy), "--lr", "0.1,1", "--eval-samples", "5",
+                                "--dry-run")
+    assert status == 0 and stdout.splitlines()[0].split() == ["trial", "lr"]
+
+
+def test_a_negative_eval_samples_is_one_line_exit_2(toy, tmp_path):
+    status, stdout, stderr = run_cli(*toy_args(toy), "--eval-samples", "0,-1", "--dry-run")
+    assert (status, stdout) == (2, "")
+    assert stderr.count("\n") == 1
+    assert "--eval-samples: -1 is out of range (it must be >= 0)" in stderr
+
+
 def test_trials_that_differ_only_by_seed_look_different_and_pictures_name_the_data():
     configs = [RunConfig(dataset="fashion-mnist", lr=lr, seed=seed, iters=300)
                for lr in (0.1, 1.0) for seed in (0, 1, 2)]

@@ -36,6 +36,8 @@ BASE = {"dataset": "fashion-mnist", "device": "cpu", "data_dir": None}
     ("dtype", "float32,float64", ["float32", "float64"]),
     ("grad", "numerical", ["numerical"]),
     ("weight_decay", "0,1e-6", [0.0, 1e-6]),
+    ("eval_samples", "0,500", [0, 500]),
+    ("eval_samples", "0-1000:500", [0, 500, 1000]),
     ("net", "two-layer,multi-layer", ["two-layer", "multi-layer"]),
     ("optimizer", "adam,sgd", ["adam", "sgd"]),
     ("activation", "sigmoid", ["sigmoid"]),
@@ -102,7 +104,7 @@ def test_distributions(name, text, expected):
     ("seed", "4-1", "the range '4-1' is empty"),
     ("seed", "1-x", "'x' is not an integer"),
     ("seed", "0-4:0", "the range '0-4:0' is empty"),
-    ("seed", "-1", "not an integer"),
+    ("seed", "-1", "-1 is out of range (it must be an integer in"),
     ("seed", str(2**63), "out of range"),
     ("dtype", "float16", "not one of float64, float32"),
     ("grad", "log:1:2", "takes values"),
@@ -125,6 +127,11 @@ def test_distributions(name, text, expected):
     ("weight_decay", "-1e-4", "it must be >= 0"),
     ("weight_decay", "log:0:1e-4", "above 0"),
     ("weight_decay", "uniform:-1:1", "LOW and HIGH must be numbers >= 0"),
+    ("eval_samples", "-5", "-5 is out of range (it must be >= 0)"),  # not a range
+    ("eval_samples", "0,-5", "-5 is out of range (it must be >= 0)"),
+    ("hidden", "-5", "-5 is out of range (it must be positive)"),
+    ("eval_samples", "0.5", "is not an integer"),
+    ("eval_samples", "int:-1:10", "LOW and HIGH must be integers >= 0"),
     ("weight_init_std", "glorot", "not a number or one of relu, he, sigmoid, xavier"),
     ("net", "resnet", "not one of two-layer, multi-layer, simple-conv, deep-conv"),
     ("optimizer", "log:1:2", "takes values"),
@@ -224,3 +231,16 @@ def test_the_same_settings_on_other_data_are_another_trial():
     assert len({a, b, trial_key(config)}) == 3
     moved = RunConfig(**{**config.to_dict(), "data_dir": "/elsewhere"})
     assert trial_key(moved, "0123456789abcdef") == a  # same content, other folder: same
+
+
+def test_eval_samples_is_a_setting_of_each_trial_and_in_its_key():
+    configs = trials(BASE, {"net": parse("net", "simple-conv"),
+                            "eval_samples": parse("eval_samples", "0,500")}, None, 0)
+    assert [c.eval_samples for c in configs] == [0, 500]
+    assert swept_of(configs) == ["eval_samples"]
+    assert trial_key(configs[0]) != trial_key(configs[1])
+    # Not given, a trial takes the net's default, as xpnet train does.
+    default, = trials(BASE, {"net": parse("net", "simple-conv")}, None, 0)
+    assert default.eval_samples == 1000
+    drawn = trials(BASE, {"eval_samples": parse("eval_samples", "int:0:3")}, 20, 0)
+    assert {c.eval_samples for c in drawn} == {0, 1, 2, 3}

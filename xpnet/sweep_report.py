@@ -43,7 +43,7 @@ SCHEMA_VERSION = 1
 DONE = ("finished", "failed")  # outcomes that depend only on the settings: never rerun
 CONFIG_COLUMNS = ("dataset", "device", "net", "optimizer", "dtype", "grad", "lr",
                   "weight_decay", "hidden", "activation", "batch_size", "iters",
-                  "weight_init_std", "seed")
+                  "weight_init_std", "seed", "eval_samples")
 COLUMNS = ("trial", "status", *CONFIG_COLUMNS, "final_test_acc", "best_test_acc",
            "final_train_acc", "wall_time_s", "worker", "error")
 LOG_AXIS = ("lr", "weight_init_std", "weight_decay")

@@ -43,7 +43,7 @@ from .inputs import (
     WEIGHT_INITS,
 )
 
-# setting -> kind: "int" and "float" are numbers (> 0; seeds and weight decays >= 0),
+# setting -> kind: "int" and "float" are numbers (> 0; seeds and NON_NEGATIVE's >= 0),
 # "layers" hidden sizes (an int, or a tuple of them), "init" a weight scale (a number or
 # one of WEIGHT_INITS), a tuple is a choice. The order is the table's and the draws'.
 SETTINGS: dict[str, Any] = {
@@ -59,7 +59,12 @@ SETTINGS: dict[str, Any] = {
     "batch_size": "int",
     "weight_init_std": "init",
     "grad": GRAD_METHODS,
+    # last, so that adding it kept the draws of every older sweep command
+    "eval_samples": "int",
 }
+# settings whose 0 is a value (none, or every image), checked by these rules
+NON_NEGATIVE = {"weight_decay": inputs.non_negative_float,
+                "eval_samples": inputs.non_negative_int}
 INTEGER = ("int", "layers")  # kinds whose values and draws are integers
 MAX_LAYERS = 1000  # hidden layers of one net: a typo such as 100x1000000 is refused
 DISTRIBUTIONS = ("log", "uniform", "int")
@@ -224,20 +229,25 @@ def _value(name: str, kind: Any, item: str) -> Any:
         if kind == "init":
             what, example = f"a number or one of {', '.join(WEIGHT_INITS)}", "0.01,he"
         raise SpecError(f"{flag(name)}: {item!r} is not {what} (e.g. {example})") from None
-    rule = (inputs.seed if name == "seed" else inputs.positive_int if kind == "int"
-            else inputs.non_negative_float if name == "weight_decay"
-            else inputs.positive_float)
+    rule = (inputs.seed if name == "seed" else NON_NEGATIVE.get(name) or (
+        inputs.positive_int if kind == "int" else inputs.positive_float))
     try:
         return rule(name, value)
     except InputError:
-        allowed = (f"an integer in {inputs.SEED_RANGE}" if name == "seed"
-                   else ">= 0" if name == "weight_decay" else "positive")
-        raise SpecError(f"{flag(name)}: {item} is out of range (it must be {allowed})") from None
+        raise _out_of_range(name, item) from None
+
+
+def _out_of_range(name: str, item: str) -> SpecError:
+    allowed = (f"an integer in {inputs.SEED_RANGE}" if name == "seed"
+               else ">= 0" if name in NON_NEGATIVE else "positive")
+    return SpecError(f"{flag(name)}: {item} is out of range (it must be {allowed})")
 
 
 def _range(name: str, item: str) -> range:
     bounds, _, step_text = item.partition(":")
     low_text, _, high_text = bounds.partition("-")
+    if not low_text.strip() and high_text.strip().isdigit():  # -5 reads as a range
+        raise _out_of_range(name, item)
     low, high = _value(name, "int", low_text), _value(name, "int", high_text)
     step = _value(name, "int", step_text) if step_text else 1
     if step < 1 or low > high:
@@ -263,8 +273,8 @@ def _distribution(name: str, kind: Any, text: str) -> Distribution:
     try:
         low, high = _value(name, number, low_text), _value(name, number, high_text)
     except SpecError:
-        what = ("positive integers" if number == "int" else "numbers >= 0"
-                if name == "weight_decay" else "positive numbers")
+        what = "integers" if number == "int" else "numbers"
+        what = f"{what} >= 0" if name in NON_NEGATIVE else f"positive {what}"
         raise SpecError(f"{flag(name)}: in {text!r} LOW and HIGH must be {what} "
                         f"(e.g. {example})") from None
     if low >= high or (dist == "log" and low <= 0):

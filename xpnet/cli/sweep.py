@@ -38,6 +38,10 @@ SETTING_HELP = {
                        "multi-layer he/relu, xavier/sigmoid (default: "
                        f"{NET_DEFAULT_HELP['weight_init_std']})",
     "grad": "backprop and/or numerical (default: backprop)",
+    "eval_samples": "N: an evaluation scores the first N images of the train and of the "
+                    "test set, 0: every image (default: every image for two-layer and "
+                    "multi-layer, 1000 for simple-conv and deep-conv, as the book's "
+                    "Trainer); the final test accuracy is always the whole test set's",
 }
 
 
