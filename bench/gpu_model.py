@@ -275,45 +275,86 @@ DEEP_CONVS = ((1, 28, 16, 1), (16, 28, 16, 1), (16, 14, 32, 1), (32, 14, 32, 2),
               (32, 8, 64, 1), (64, 8, 64, 1))
 
 
-def deep_conv_step_kernels(b: int, s: int, hidden: int = 50, classes: int = 10) -> list[Kernel]:
-    """One DeepConvNet training step with Adam, batch ``b``, params of itemsize ``s``.
+def _col2im_bytes(cols: int, image: int, padded: int, s: int) -> int:
+    """col2im of ``cols`` column values into an image of ``image`` values (``padded`` with
+    its border): a float64 image zeroed, each column added into it (read both, write the
+    sum), then cast to itemsize ``s`` unless ``s`` is 8 (xpnet.common.util, _Col2im)."""
+    f8 = 8
+    cast = 0 if s == f8 else image * (f8 + s)
+    return padded * f8 + cols * (2 * f8 + s) + cast
 
-    im2col's columns and everything after a convolution are float64 (8 bytes), as in
-    xpnet.common. Elementwise work is grouped per layer (it is memory-bound either way).
+
+def _im2col_bytes(cols: int, image: int, pad: bool, s: int, book: bool) -> int:
+    """im2col of an image of ``image`` values into ``cols`` columns of itemsize ``s``.
+
+    LayeredStep (and the layers' result) keep the input's dtype; the book's eager layers
+    (xpnet.common.util.im2col) fill float64 columns, then cast them back to ``s``."""
+    f8 = 8
+    border = 2 * image * s if pad else 0  # the image copied inside its zero border
+    if not book:
+        return border + 2 * cols * s
+    return border + cols * (s + f8) + (0 if s == f8 else cols * (f8 + s))
+
+
+def deep_conv_step_kernels(b: int, s: int, hidden: int = 50, classes: int = 10,
+                           book: bool = False) -> list[Kernel]:
+    """One DeepConvNet training step with Adam, batch ``b``, net of itemsize ``s``.
+
+    Buffers follow xpnet.layered_step and xpnet.common.layers (5063aa8, 140279b): im2col's
+    columns, pooling's windows, activations, gradients and Adam's temporaries in the net's
+    dtype; col2im sums in float64 and casts back; masks are bool (1 byte), argmax intp.
+    ``book``: the book's eager step, whose im2col fills float64 columns and casts them, and
+    whose first convolution also computes the input's gradient (LayeredStep skips it).
+    Elementwise work is grouped per layer (it is memory-bound either way).
     """
-    f8, out, params = 8, [], 0
+    out, params = [], 0
     for idx, (c, side, filters, pad) in enumerate(DEEP_CONVS, start=1):
         o = side + 2 * pad - 2
-        m, k = b * o * o, c * 9
+        m, k, image = b * o * o, c * 9, b * c * side * side
         params += filters * k + filters
         out += [
-            Kernel(f"conv{idx} im2col", 0, 2 * m * k * f8 + 2 * b * c * side * side * f8),
+            Kernel(f"conv{idx} im2col", 0, _im2col_bytes(m * k, image, pad > 0, s, book)),
             Kernel(f"conv{idx} col @ W", 2 * m * k * filters,
-                   (m * k + k * filters + m * filters) * f8, matmul=True),
-            Kernel(f"conv{idx} + b, relu", 3 * m * filters, 7 * m * filters * f8),
+                   (m * k + k * filters + m * filters) * s, matmul=True),
+            # + b (2 accesses), relu: x <= 0 into a mask, copy, zero where the mask says
+            Kernel(f"conv{idx} + b, relu", 3 * m * filters, m * filters * (6 * s + 2)),
             Kernel(f"conv{idx} col.T @ dout", 2 * m * k * filters,
-                   (m * k + m * filters + k * filters) * f8, matmul=True),
-            Kernel(f"conv{idx} dout @ W.T", 2 * m * k * filters,
-                   (m * filters + k * filters + m * k) * f8, matmul=True),
-            Kernel(f"conv{idx} col2im, db, relu'", m * k + 2 * m * filters,
-                   3 * m * k * f8 + 5 * m * filters * f8),
+                   (m * k + m * filters + k * filters) * s, matmul=True),
+            # relu' (mask and dout), dout copied to rows, db summed over them
+            Kernel(f"conv{idx} db, relu'", 2 * m * filters, m * filters * (4 * s + 1)),
         ]
-        if idx % 2 == 0:  # the pool after it: 4 values a window, forward and back
+        if idx > 1 or book:
+            padded = b * c * (side + 2 * pad) ** 2
+            out += [Kernel(f"conv{idx} dout @ W.T", 2 * m * k * filters,
+                           (m * filters + k * filters + m * k) * s, matmul=True),
+                    Kernel(f"conv{idx} col2im", m * k, _col2im_bytes(m * k, image, padded, s))]
+        if idx % 2 == 0:  # the pool after it: 2x2 windows of the o x o output, stride 2
             n = b * filters * (o // 2) ** 2
-            out.append(Kernel(f"pool{idx // 2}", 8 * n, 30 * n * f8))
+            windows = 4 * n
+            out += [
+                # windows by im2col; argmax (intp) and max of each
+                Kernel(f"pool{idx // 2} forward", 8 * n,
+                       _im2col_bytes(windows, windows, False, s, book)
+                       + 2 * windows * s + n * (8 + s)),
+                # dout copied; winners as a bool mask; dmax zeroed and filled; col2im
+                Kernel(f"pool{idx // 2} backward", windows,
+                       2 * n * s + n * 8 + windows + windows * s + windows * (1 + s) + n * s
+                       + _col2im_bytes(windows, windows, b * filters * (o + 1) ** 2, s)),
+            ]
     for name, d, h in (("affine1", 64 * 4 * 4, hidden), ("affine2", hidden, classes)):
         params += d * h + h
-        out += [Kernel(f"{name} x @ W", 2 * b * d * h, (b * d + d * h + b * h) * f8,
+        out += [Kernel(f"{name} x @ W", 2 * b * d * h, (b * d + d * h + b * h) * s,
                        matmul=True),
-                Kernel(f"{name} dout @ W.T", 2 * b * d * h, (b * d + d * h + b * h) * f8,
+                Kernel(f"{name} dout @ W.T", 2 * b * d * h, (b * d + d * h + b * h) * s,
                        matmul=True),
-                Kernel(f"{name} x.T @ dout", 2 * b * d * h, (b * d + d * h + b * h) * f8,
+                Kernel(f"{name} x.T @ dout", 2 * b * d * h, (b * d + d * h + b * h) * s,
                        matmul=True),
-                Kernel(f"{name} bias, relu, dropout", 8 * b * h, 12 * b * h * f8)]
+                Kernel(f"{name} bias, relu, dropout", 8 * b * h, 12 * b * h * s)]
     out += [Kernel("gather batch", 0, 2 * b * 784 * s + 16 * b),
-            Kernel("softmax with loss", 10 * b * classes, 8 * b * classes * f8),
-            # Adam: m, v, sqrt, divide, update: ~12 FLOPs and ~14 accesses an element
-            Kernel("adam", 12 * params, 14 * params * max(s, f8))]
+            Kernel("softmax with loss", 10 * b * classes, 8 * b * classes * s),
+            # Adam: m, v, sqrt, divide, update: ~12 FLOPs and ~14 accesses an element, all
+            # in the parameters' dtype (its temporaries are too)
+            Kernel("adam", 12 * params, 14 * params * s)]
     return out
 
 
@@ -519,10 +560,11 @@ def predict_deep_conv(counted: dict, gpu: Gpu = H200, oh: Overheads = Overheads(
     """Predicted DeepConvNet step (batch 100, Adam) and 20 epochs of steps, each mode."""
     rows = []
     for dtype in ("float32", "float64"):
-        kernels = deep_conv_step_kernels(DEEP["batch"], 4 if dtype == "float32" else 8,
-                                         DEEP["hidden"], DEEP["classes"])
-        compute_s = compute_time(kernels, dtype, gpu)
         for mode, counts in counted["deep_conv"].items():
+            kernels = deep_conv_step_kernels(DEEP["batch"], 4 if dtype == "float32" else 8,
+                                             DEEP["hidden"], DEEP["classes"],
+                                             book=mode == "book eager")
+            compute_s = compute_time(kernels, dtype, gpu)
             c = Counts(**counts)
             timer = captured_time if c.graph_launches else eager_time
             step_s = timer(c, compute_s, gpu, oh)
@@ -654,14 +696,16 @@ def _deep_conv_report(counted: dict) -> list[str]:
         "Adam) (model)",
         "",
         "Counts per step measured on the stand-in (xpnet.layered_step; the third step, after "
-        "the capture); FLOPs and bytes from deep_conv_step_kernels; "
+        "the capture); FLOPs and bytes from deep_conv_step_kernels, each buffer in its "
+        "real dtype (a float32 net's columns, windows and activations are float32, col2im "
+        "sums in float64; the book's eager im2col fills float64 columns and casts them); "
         f"{DEEP['iterations']} steps = the book's train_deepnet.py (20 epochs of 600), "
         "evaluations not included.",
         "",
         "| mode | dtype | launches | graph launches / nodes | waits | copies h2d/d2h | "
-        "allocations | step FLOPs | step compute (model) | step (model) | "
+        "allocations | step FLOPs | step bytes | step compute (model) | step (model) | "
         f"{DEEP['iterations']} steps (model) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in predict_deep_conv(counted):
         c = r["step_counts"]
@@ -669,7 +713,8 @@ def _deep_conv_report(counted: dict) -> list[str]:
             f"| {DEEP_MODES.get(r['mode'], r['mode'])} | {r['dtype']} | "
             f"{c['kernel_launches']:g} | {c['graph_launches']:g} / {c['graph_kernels']:g} | "
             f"{c['host_waits']:g} | {c['h2d_copies']:g}/{c['d2h_copies']:g} | "
-            f"{c['allocations']:g} | {r['step_flops']:.3g} | {_fmt(r['step_compute_s'])} | "
+            f"{c['allocations']:g} | {r['step_flops']:.3g} | {r['step_bytes']:.3g} | "
+            f"{_fmt(r['step_compute_s'])} | "
             f"{_fmt(r['step_s'])} | {_fmt(r['steps_s'])} |")
     return lines
 

@@ -3,6 +3,7 @@ counting subprocess on the CuPy stand-in. A model, never a measurement."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -88,3 +89,33 @@ def test_compare_sets_a_measured_cuda_row_beside_the_model() -> None:
     text = gm.compare(record, rows)
     assert "| xpnet-cuda | float32 | 1 s | 2 s | 500 ms | 2x |" in text
     assert "xpnet-cpu" not in text  # CPU rows are not set against a GPU model
+
+
+def test_deep_conv_bytes_follow_the_buffers_dtypes() -> None:
+    """A float32 net's columns, windows and activations are float32 (xpnet.layered_step,
+    xpnet.common.layers); only col2im sums in float64 and casts back."""
+    b = 100
+    f4, f8 = ({k.name: k.bytes for k in gm.deep_conv_step_kernels(b, s)} for s in (4, 8))
+    columns = [n for n in f8 if any(part in n for part in ("im2col", "@"))]
+    assert len(columns) == 6 * 3 + 5 + 2 * 3  # conv1 computes no input gradient
+    for name in columns:
+        assert f4[name] * 2 == f8[name], name
+    m, k, image = b * 28 * 28, 9, b * 28 * 28  # conv1: 1 channel, 28x28, pad 1
+    assert f4["conv1 im2col"] == 2 * image * 4 + 2 * m * k * 4
+    assert "conv1 col2im" not in f4
+    for name in (n for n in f8 if "col2im" in n):  # float64 image, float32 columns
+        assert f8[name] / 2 < f4[name] < f8[name], name
+    assert sum(f4.values()) < 0.65 * sum(f8.values())
+    book4 = {k.name: k.bytes for k in gm.deep_conv_step_kernels(b, 4, book=True)}
+    # the book's im2col fills float64 columns (read 4, write 8), then casts (read 8, write 4)
+    assert book4["conv1 im2col"] == 2 * image * 4 + m * k * (4 + 8) * 2
+    assert "conv1 col2im" in book4
+
+
+def test_a_float32_deep_conv_step_is_modelled_faster_than_a_float64_one() -> None:
+    counts = dataclasses.asdict(gm.Counts(graph_launches=1, graph_kernels=484))
+    rows = gm.predict_deep_conv({"deep_conv": {"captured": counts}}, GPU, OH)
+    step = {r["dtype"]: r for r in rows}
+    assert step["float32"]["step_bytes"] < 0.65 * step["float64"]["step_bytes"]
+    assert step["float32"]["step_compute_s"] < 0.65 * step["float64"]["step_compute_s"]
+    assert step["float32"]["step_s"] < step["float64"]["step_s"]
