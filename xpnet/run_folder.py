@@ -48,7 +48,7 @@ from .dataset.atomic import atomic_write, atomic_write_bytes
 from .errors import InputError, RunFolderError, first_line
 from .run_config import RunConfig, RunResult
 from .trainer import History, iter_per_epoch
-from .two_layer_net import PARAM_NAMES, TwoLayerNet, read_params, save_params
+from .two_layer_net import PARAM_NAMES, TwoLayerNet, save_params
 
 PARAMS = "params.npz"
 CHECKPOINT = "checkpoint.npz"
@@ -579,8 +579,6 @@ def read_checkpoint(out: str | Path) -> dict[str, Any]:
     params = _read_arrays(path, names)
     opt_arrays = _read_arrays(path, opt_names)
     try:
-        if config.net == "two-layer":
-            params = read_params(path)  # its shapes checked against each other too
         history = _history(state["history"], losses, config)
         started = dt.datetime.fromisoformat(state["started_at"])
         extra = {k: state.get(k) for k in ("command", "resumes", "data")}
