@@ -99,6 +99,10 @@ NET_DEFAULT_HELP = {
                        "deep-conv (fixed for deep-conv)",
     "weight_decay": "0; for multi-layer only",
 }
+EVAL_SAMPLES_HELP = ("an evaluation scores the first N images of the train and of the test "
+                     "set, 0: every image (default: every image for two-layer and "
+                     "multi-layer, 1000 for simple-conv and deep-conv, as the book's "
+                     "Trainer); the final test accuracy is always the whole test set's")
 
 
 def add_device_arg(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import NET_DEFAULT_HELP, add_data_args, pick_dataset, positive_int, seed_int
+from .common import (
+    EVAL_SAMPLES_HELP,
+    NET_DEFAULT_HELP,
+    add_data_args,
+    pick_dataset,
+    positive_int,
+    seed_int,
+)
 
 SETTING_HELP = {
     "net": "two-layer, multi-layer, simple-conv and/or deep-conv (default: two-layer); "
@@ -38,10 +45,7 @@ SETTING_HELP = {
                        "multi-layer he/relu, xavier/sigmoid (default: "
                        f"{NET_DEFAULT_HELP['weight_init_std']})",
     "grad": "backprop and/or numerical (default: backprop)",
-    "eval_samples": "N: an evaluation scores the first N images of the train and of the "
-                    "test set, 0: every image (default: every image for two-layer and "
-                    "multi-layer, 1000 for simple-conv and deep-conv, as the book's "
-                    "Trainer); the final test accuracy is always the whole test set's",
+    "eval_samples": f"N: {EVAL_SAMPLES_HELP}",
 }
 
 

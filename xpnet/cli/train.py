@@ -15,6 +15,7 @@ from .. import __version__
 from ..errors import InputError, RunFolderError
 from ..inputs import FLOAT_DTYPES, GRAD_METHODS, NETS, OPTIMIZERS
 from .common import (
+    EVAL_SAMPLES_HELP,
     NET_DEFAULT_HELP,
     add_data_args,
     add_layer_args,
@@ -82,10 +83,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help="backprop, or numerical (the fused central difference) (default: "
                         "backprop)")
     p.add_argument("--eval-samples", type=non_negative_int, default=None, metavar="N",
-                   help="an evaluation scores the first N images of the train and of the "
-                        "test set, 0: every image (default: every image for two-layer and "
-                        "multi-layer, 1000 for simple-conv and deep-conv, as the book's "
-                        "Trainer); the final test accuracy is always the whole test set's")
+                   help=EVAL_SAMPLES_HELP)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
