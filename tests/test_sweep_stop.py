@@ -127,3 +127,32 @@ def test_ctrl_c_while_waiting_for_a_clusters_first_worker_stops_at_once(tmp_path
         _, stderr = finish(proc)
         assert time.monotonic() - t0 < 10
     assert_stopped_cleanly(out, proc, stderr, 130)
+
+
+def test_dask_logs_while_the_local_cluster_closes_stay_quiet() -> None:
+    # The scheduler logs each connection a stop cuts (INFO, with a traceback) while the
+    # cluster closes, after LocalCluster has given its own log quieting back: that line
+    # must not follow the sweep's last line. Its own process: Dask's log handler writes to
+    # the stderr it found at import.
+    script = """
+import logging
+from distributed import LocalCluster
+from xpnet import sweep
+
+close = LocalCluster.close
+
+def close_then_log(self, *args, **kwargs):
+    result = close(self, *args, **kwargs)
+    logging.getLogger("distributed.batched").info("Batched Comm Closed (a stand-in)")
+    return result
+
+if __name__ == "__main__":
+    LocalCluster.close = close_then_log
+    with sweep._local_cluster(1) as client:
+        assert client.submit(sum, [1, 2]).result(timeout=60) == 3
+    print("closed")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "closed\n", done.stderr
+    assert "Batched Comm Closed" not in done.stderr, done.stderr

@@ -440,6 +440,7 @@ def _local_cluster(workers: int) -> Iterator[Any]:
 
     import dask
     from distributed import Client, LocalCluster
+    from distributed.utils import silence_logging_cmgr
 
     # A worker stopped by Ctrl-C leaves a semaphore that multiprocessing's resource
     # tracker cleans up, saying so in a warning that would end the command's output.
@@ -454,34 +455,38 @@ def _local_cluster(workers: int) -> Iterator[Any]:
     # and its handler. The resource tracker first: starting it unblocks SIGINT in the
     # thread that starts it.
     resource_tracker.ensure_running()
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        # Dask's nannies set MALLOC_TRIM_THRESHOLD_ in a worker's environment, which turns
-        # off glibc's adaptive mmap threshold: every array over 128 KiB is then mapped
-        # afresh, and a trial runs 1.6x slower. Its other settings (one BLAS thread) stay.
-        with dask.config.set({NO_MALLOC_TRIM: None}):
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                # the scheduler's HTTP server on a free loopback port: two sweeps at once
-                # do not contend for 8787 (nor warn about it)
-                dashboard_address="127.0.0.1:0",
-                # The sweep reports every trial's outcome itself; what the workers would
-                # log at ERROR is the race of a stop (a heartbeat to a scheduler already
-                # closing), which must not follow the sweep's last line.
-                silence_logs=logging.CRITICAL)
+    # LocalCluster quiets this process's Dask logs only until its close() begins, and the
+    # scheduler logs the connections a stop cuts (INFO, with a traceback) while it closes:
+    # kept quiet here until the cluster is closed, so nothing follows the sweep's last line.
+    with silence_logging_cmgr(logging.CRITICAL):
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
-            client = Client(cluster)
-        except BaseException:
+            # Dask's nannies set MALLOC_TRIM_THRESHOLD_ in a worker's environment, which turns
+            # off glibc's adaptive mmap threshold: every array over 128 KiB is then mapped
+            # afresh, and a trial runs 1.6x slower. Its other settings (one BLAS thread) stay.
+            with dask.config.set({NO_MALLOC_TRIM: None}):
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    # the scheduler's HTTP server on a free loopback port: two sweeps at once
+                    # do not contend for 8787 (nor warn about it)
+                    dashboard_address="127.0.0.1:0",
+                    # The sweep reports every trial's outcome itself; what the workers would
+                    # log at ERROR is the race of a stop (a heartbeat to a scheduler already
+                    # closing), which must not follow the sweep's last line.
+                    silence_logs=logging.CRITICAL)
+            try:
+                client = Client(cluster)
+            except BaseException:
+                cluster.close()
+                raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        try:
+            yield client
+        finally:
+            _close_workers(cluster)
+            client.close()
             cluster.close()
-            raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-    try:
-        yield client
-    finally:
-        _close_workers(cluster)
-        client.close()
-        cluster.close()
 
 
 def _close_workers(cluster: Any) -> None:
