@@ -24,19 +24,11 @@ def torch_dtype(dtype: str):
 
 def step_function(backend: str, dtype: str, x: np.ndarray, t: np.ndarray, hidden: int = 50):
     """A zero-argument function doing one SGD step of ``backend`` on the batch (x, t)."""
-    if backend == "numpy":  # the book's loop body: gradient, update, loss recomputed
-        net = book.TwoLayerNet(x.shape[1], hidden, 10, seed=0, dtype=dtype)
-        xb, tb = x.astype(dtype), np.eye(10, dtype=dtype)[t]
-
-        def step():
-            grad = net.gradient(xb, tb)
-            for key in PARAM_NAMES:
-                net.params[key] -= LR * grad[key]
-            return net.loss(xb, tb)
-
-        return step
-    if backend == "reader-loop-cpu":  # the same loop body, a reader's, on xpnet's net
-        net = TwoLayerNet(x.shape[1], hidden, 10, seed=0, dtype=dtype)
+    if backend in ("numpy", "reader-loop-cpu"):
+        # the book's loop body (gradient, update, loss recomputed), on the book's net or,
+        # as a reader runs it, on xpnet's
+        kind = book.TwoLayerNet if backend == "numpy" else TwoLayerNet
+        net = kind(x.shape[1], hidden, 10, seed=0, dtype=dtype)
         xb, tb = x.astype(dtype), np.eye(10, dtype=dtype)[t]
 
         def step():
